@@ -1,0 +1,113 @@
+"""SUEDE and MoA-CLIP against the plain CLIP baselines at the same budget, at scale=demo.
+
+Each comparison trains every listed detector on the same protocol, data, epochs and seed on the
+embedded synthetic data and prints the test metrics of the held-out sets (the numbers in
+docs/CLIP_METHODS.md). The methods run through their experiment config (their recipe: prompts,
+loss weights, warm-up, gradient clipping); the baselines through ``protocol=... detector=...``.
+A script, not a test (minutes per run on CPU):
+
+    OMP_NUM_THREADS=1 python benchmarks/clip_methods_demo.py --comparisons uniattack_p2_1 --epochs 4 --seeds 0 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import tempfile
+from pathlib import Path
+
+from engine.pipeline import run
+from evaluation.results import load_results
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
+
+# comparison -> detector label -> overrides; the first entry is the method, the rest baselines.
+COMPARISONS: dict[str, dict[str, list[str]]] = {
+    "uniattack_p2_1": {
+        "suede": ["experiment=suede_uniattack_p2", "protocol=uniattack_p2_1"],
+        "clip_finetune": ["protocol=uniattack_p2_1", "detector=clip_finetune"],
+    },
+    "uniattack_p2_2": {
+        "suede": ["experiment=suede_uniattack_p2", "protocol=uniattack_p2_2"],
+        "clip_finetune": ["protocol=uniattack_p2_2", "detector=clip_finetune"],
+    },
+    "ffpp_moa": {
+        "moa_clip": ["experiment=moa_ffpp"],
+        "clip_finetune": ["protocol=ffpp_cross_dataset_moa", "detector=clip_finetune"],
+        "clip_linear_probe": ["protocol=ffpp_cross_dataset_moa", "detector=clip_linear_probe"],
+    },
+    "diff_t2i": {
+        "moa_clip": ["experiment=moa_diff", "protocol=diff_train_t2i"],
+        "clip_finetune": ["protocol=diff_train_t2i", "detector=clip_finetune"],
+        "clip_linear_probe": ["protocol=diff_train_t2i", "detector=clip_linear_probe"],
+    },
+}
+REPORTED = ("auc", "eer", "acer", "acc")
+
+
+def compose_config(overrides: list[str], output_dir: Path, synthetic_root: Path | None):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict, read_write
+
+    from engine.resolvers import register_resolvers
+
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    extra = [f"paths.log_dir={output_dir / 'logs'}", "logger=csv", "callbacks.progress_bar=null"]
+    if synthetic_root is not None:
+        extra += [f"data.synthetic.root={synthetic_root}", "data.synthetic.progress=false"]
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=[*extra, *overrides], return_hydra_config=True)
+    with read_write(cfg.hydra.runtime), open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        HydraConfig.instance().set_config(cfg)
+        cfg.paths.output_dir = str(output_dir)
+        del cfg["hydra"]
+    return cfg
+
+
+def run_one(overrides: list[str], epochs: int, seed: int, synthetic_root: Path | None) -> dict[str, dict[str, float]]:
+    """Test-set frame metrics of one demo training run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        output_dir = Path(tmp)
+        cfg = compose_config([*overrides, "scale=demo", f"trainer.max_epochs={epochs}", f"seed={seed}"], output_dir, synthetic_root)
+        run(cfg)
+        results = load_results(output_dir / "results.json")
+    return {name: {key: metrics["frame"][key] for key in REPORTED} for name, metrics in results["tests"].items()}
+
+
+def _mean_std(values: list[float]) -> str:
+    finite = [v for v in values if not math.isnan(v)]
+    if not finite:
+        return "nan"
+    if len(finite) == 1:
+        return f"{finite[0]:.4f}"
+    return f"{statistics.mean(finite):.4f} +- {statistics.stdev(finite):.4f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--comparisons", nargs="+", default=list(COMPARISONS), choices=list(COMPARISONS))
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--synthetic-root", type=Path, default=None, help="reuse a synthetic data cache")
+    parser.add_argument("--json", type=Path, default=None, help="also write all numbers here")
+    args = parser.parse_args()
+    everything: dict[str, dict[str, list[dict]]] = {}
+    for comparison in args.comparisons:
+        for label, overrides in COMPARISONS[comparison].items():
+            runs = [run_one(overrides, args.epochs, seed, args.synthetic_root) for seed in args.seeds]
+            everything.setdefault(comparison, {})[label] = runs
+            for test_set in runs[0]:
+                cells = "  ".join(f"{key} {_mean_std([r[test_set][key] for r in runs])}" for key in REPORTED)
+                print(f"{comparison:16s} {label:18s} {test_set:14s} {cells}", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"epochs": args.epochs, "seeds": args.seeds, "results": everything}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

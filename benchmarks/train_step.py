@@ -1,0 +1,117 @@
+"""Data-loading throughput (images/s) and training-step time of detector configurations.
+
+Prints one line per measurement; numbers go into docs/BENCHMARKS.md. Data comes from the embedded
+synthetic set (resized to each configuration's input size), so it runs on any machine:
+
+    python benchmarks/train_step.py                       # demo + paper baselines, CPU
+    python benchmarks/train_step.py --detectors xception --scales paper --batch-size 32 --device cuda
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import open_dict, read_write
+
+from engine.resolvers import register_resolvers
+
+CONF = Path(__file__).resolve().parent.parent / "conf"
+
+
+def compose_config(overrides: list[str], output_dir: Path):
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    with read_write(cfg.hydra.runtime), open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+        HydraConfig.instance().set_config(cfg)
+        cfg.paths.output_dir = str(output_dir)
+        del cfg["hydra"]
+    return cfg
+
+
+def loader_throughput(datamodule, batches: int) -> float:
+    loader = datamodule.train_dataloader()
+    loader.sampler.set_epoch(0)
+    iterator = iter(loader)
+    next(iterator)  # worker start-up is not throughput
+    count, start = 0, time.perf_counter()
+    for _ in range(batches):
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            break
+        count += batch["image"].shape[0]
+    return count / (time.perf_counter() - start)
+
+
+def step_time(model, batch_size: int, size: int, device: str, steps: int, precision: str) -> float:
+    model = model.to(device).train()
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+    images = torch.randn(batch_size, 3, size, size, device=device)
+    labels = torch.randint(0, 2, (batch_size,), device=device)
+    batch = {"image": images, "label": labels, "domain": torch.zeros_like(labels)}
+    dtype = torch.bfloat16 if precision == "bf16" else None
+    times = []
+    for i in range(steps + 1):
+        if device == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        with torch.autocast(device_type=device, dtype=dtype, enabled=dtype is not None):
+            output = model(images, batch)
+            loss, _ = model.combine_losses(output, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        if i:  # the first step warms up kernels and allocators
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--detectors", nargs="+", default=["efficientnet_b4", "xception", "clip_finetune"])
+    parser.add_argument("--scales", nargs="+", default=["demo", "paper"])
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--loader-batches", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precision", choices=["32", "bf16"], default="32")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for detector in args.detectors:
+            for scale in args.scales:
+                overrides = [
+                    f"detector={detector}", f"scale={scale}", "data.source=synthetic", "data.synthetic.progress=false",
+                    f"data.batch_size={args.batch_size}", f"data.num_workers={args.workers}", "detector.pretrained=null",
+                ]
+                cfg = compose_config(overrides, Path(tmp))
+                datamodule = instantiate(cfg.data, _convert_="all")
+                datamodule.setup("fit")
+                images_per_s = loader_throughput(datamodule, args.loader_batches)
+                model = instantiate(cfg.detector, _convert_="all")
+                params = sum(p.numel() for p in model.parameters()) / 1e6
+                seconds = step_time(model, args.batch_size, cfg.detector.input_size, args.device, args.steps, args.precision)
+                print(
+                    f"{detector:18s} scale={scale:5s} input={cfg.detector.input_size:3d} params={params:7.2f}M "
+                    f"loader={images_per_s:8.1f} img/s (workers={args.workers}) "
+                    f"train_step={seconds * 1000:9.1f} ms/batch of {args.batch_size} on {args.device} ({args.precision})",
+                    flush=True,
+                )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Callbacks that watch training: routing statistics, results writing, visualisations."""

@@ -1,0 +1,188 @@
+"""The one generic LightningDataModule: a protocol (config) says which named datasets are train,
+validation and each test set; this module loads their records, checks them, and serves them."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import lightning as L
+import pandas as pd
+from torch.utils.data import DataLoader
+
+from datamodules.frame_dataset import EvalShardSampler, FrameTable, TrainFrameSampler, fixed_eval_frames
+from datamodules.protocol import Protocol, ProtocolItem, parse_protocol
+from datamodules.sources import load_dataset_records
+from datamodules.transforms import build_transform
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalSet:
+    """A named evaluation set: the fixed frames it scores and the dataset serving them."""
+
+    name: str
+    frames: pd.DataFrame
+    dataset: FrameTable
+
+
+class FaceDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        protocol: Mapping,
+        datasets: Mapping[str, Mapping],
+        source: str = "prepared",
+        synthetic: Mapping | None = None,
+        image_size: int = 224,
+        normalization: str = "imagenet",
+        frames_per_video: Mapping | None = None,
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        num_workers: int = 4,
+        pin_memory: bool = True,
+        persistent_workers: bool = True,
+        balance: str = "none",
+        augment: Mapping | None = None,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.datasets_cfg = {str(k): dict(v) for k, v in datasets.items()}
+        self.protocol: Protocol = parse_protocol(protocol, list(self.datasets_cfg))
+        self.source = source
+        self.synthetic = dict(synthetic or {})
+        self.image_size = image_size
+        self.normalization = normalization
+        frames = dict(frames_per_video or {})
+        self.train_frames = int(frames.get("train", 8))
+        self.eval_frames = int(frames.get("eval", 32))
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers and num_workers > 0
+        self.balance = balance
+        self.augment = dict(augment or {})
+        self.seed = seed
+        self.domain_names: list[str] = []
+        self.type_names: list[str] = []
+        self.train_table: pd.DataFrame | None = None
+        self.val_set: EvalSet | None = None
+        self.test_sets: list[EvalSet] = []
+        self._records_cache: dict[str, pd.DataFrame] = {}
+
+    # -- records -------------------------------------------------------------------------------
+    def _dataset_records(self, name: str) -> pd.DataFrame:
+        if name not in self._records_cache:
+            self._records_cache[name] = load_dataset_records(name, self.datasets_cfg[name], self.source, self.synthetic)
+        return self._records_cache[name]
+
+    def _item_records(self, item: ProtocolItem) -> pd.DataFrame:
+        records = self._dataset_records(item.dataset)
+        selected = records[records["split"] == item.split]
+        if item.types is not None:
+            unknown = sorted(set(item.types) - set(records["type"]))
+            if unknown:
+                raise ValueError(
+                    f"protocol {self.protocol.name!r}: dataset {item.dataset!r} has no type(s) {unknown}; "
+                    f"its types are {sorted(records['type'].unique())}"
+                )
+            selected = selected[selected["type"].isin(item.types)]
+        if item.exclude_types:
+            selected = selected[~selected["type"].isin(item.exclude_types)]
+        if selected.empty:
+            raise ValueError(
+                f"protocol {self.protocol.name!r}: {item} selects no records from dataset {item.dataset!r} "
+                f"(splits present: {sorted(records['split'].unique())})"
+            )
+        selected = selected.copy()
+        selected["domain"] = item.domain_name
+        selected["dataset"] = item.dataset
+        return selected
+
+    def _group_records(self, items: tuple[ProtocolItem, ...], what: str) -> pd.DataFrame:
+        table = pd.concat([self._item_records(i) for i in items], ignore_index=True)
+        duplicated = table["file"].duplicated()
+        if duplicated.any():
+            raise ValueError(
+                f"protocol {self.protocol.name!r} {what}: {int(duplicated.sum())} frame(s) are selected twice "
+                f"(e.g. {table.loc[duplicated, 'file'].head(3).tolist()}); make the items disjoint"
+            )
+        return table
+
+    # -- Lightning hooks ---------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_table is not None:
+            return
+        self.train_table = self._group_records(self.protocol.train, "train")
+        val_table = self._group_records(self.protocol.val, "val")
+        test_tables = {name: self._group_records(items, f"test.{name}") for name, items in self.protocol.test.items()}
+        self.domain_names = list(dict.fromkeys(i.domain_name for i in self.protocol.train))
+        all_types = pd.concat([self.train_table["type"], val_table["type"], *(t["type"] for t in test_tables.values())])
+        self.type_names = sorted(all_types.unique())
+        self._check_leakage(val_table, test_tables)
+        self.val_set = self._eval_set("val", val_table)
+        self.test_sets = [self._eval_set(name, table) for name, table in test_tables.items()]
+        log.info(
+            "protocol %s: train %d frames / %d videos (domains %s), val %d frames, test sets %s",
+            self.protocol.name, len(self.train_table), self.train_table["video_id"].nunique(), self.domain_names,
+            len(self.val_set.frames), {s.name: len(s.frames) for s in self.test_sets},
+        )
+
+    def _check_leakage(self, val_table: pd.DataFrame, test_tables: Mapping[str, pd.DataFrame]) -> None:
+        train_files = set(self.train_table["file"])
+        for name, table in {"val": val_table, **test_tables}.items():
+            shared = train_files.intersection(table["file"])
+            if shared:
+                raise ValueError(
+                    f"protocol {self.protocol.name!r}: {len(shared)} frame(s) of set {name!r} are also training frames "
+                    f"(e.g. {sorted(shared)[:3]}); evaluation data must not be trained on"
+                )
+
+    def _ids(self) -> tuple[dict[str, int], dict[str, int]]:
+        return {d: i for i, d in enumerate(self.domain_names)}, {t: i for i, t in enumerate(self.type_names)}
+
+    def _eval_set(self, name: str, table: pd.DataFrame) -> EvalSet:
+        frames = fixed_eval_frames(table, self.eval_frames)
+        transform = build_transform(self.image_size, self.normalization, train=False)
+        return EvalSet(name, frames, FrameTable(frames, transform, *self._ids()))
+
+    def _rank_world(self) -> tuple[int, int]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None:
+            return 0, 1
+        return trainer.global_rank, trainer.world_size
+
+    def _loader(self, dataset, sampler, batch_size: int, drop_last: bool) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.persistent_workers,
+            drop_last=drop_last,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        rank, world = self._rank_world()
+        transform = build_transform(self.image_size, self.normalization, train=True, augment=self.augment)
+        dataset = FrameTable(self.train_table, transform, *self._ids())
+        sampler = TrainFrameSampler(self.train_table, self.train_frames, self.seed, self.balance, rank, world)
+        return self._loader(dataset, sampler, self.batch_size, drop_last=len(sampler) > self.batch_size)
+
+    def _eval_loader(self, eval_set: EvalSet) -> DataLoader:
+        rank, world = self._rank_world()
+        sampler = EvalShardSampler(len(eval_set.frames), rank, world)
+        return self._loader(eval_set.dataset, sampler, self.eval_batch_size, drop_last=False)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader(self.val_set)
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return [self._eval_loader(s) for s in self.test_sets]
+
+    def eval_sets(self, stage: str) -> list[EvalSet]:
+        """The evaluation sets of a stage, in dataloader order."""
+        return [self.val_set] if stage == "validate" else list(self.test_sets)

@@ -1,0 +1,153 @@
+"""Reader of JFSFDB, the joint face spoofing and forgery benchmark (``jfsfdb``).
+
+The benchmark's list files are not public: users bring their own. Expected input::
+
+    <root>/<any tree>/<video dir>/Face_01.jpg ... Face_07.jpg    # face crops of one video
+    <lists_dir>/<list name>.txt   lines "<video dir relative to root> <label>", 1 = real, 0 = attack
+
+Options:
+
+- ``lists_dir``: folder of the list files (relative to root, or absolute);
+- ``roles``: mapping list name (file name, ``.txt`` optional) -> role, one of ``train``,
+  ``val``, ``intra_test``, ``cross_test``. Only the lists named here are read. Roles map to
+  the record split (train / val / test) and are kept in the ``role`` column, so intra- and
+  cross-dataset test sets stay apart;
+- ``domains``: optional mapping list name -> domain (dataset) name. By default the domain is
+  the list name lower-cased without a trailing ``_train``/``_val``/``_dev``/``_test``/``_list``
+  (``SiW_train.txt`` -> ``siw``).
+
+Labels are flipped (the lists use 1 = real). Each record is a frame folder
+(``media="frames"``); a listed path that is a file is kept as ``media="image"``. The task
+family (``spoofing`` for SiW, 3DMAD, HKBU-MARs, MSU-MFSD, 3DMask, ROSE-Youtu; ``forgery``
+for FaceForensics++, DFDC, Celeb-DF; ``unknown`` otherwise) is guessed from the domain name
+and gives ``type``: live / spoof, real / forgery, or real / attack. ``video_id`` =
+``jfsfdb/<domain>/<video dir>``; a video listed under two splits is an error (leakage).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from datamodules.readers.common import (
+    DatasetLayoutError,
+    MissingLayoutFileError,
+    check_on_missing,
+    child_names,
+    finish_records,
+    handle_missing_listed,
+    parse_label,
+    read_text_lines,
+    require_dir,
+    require_root,
+    split_path_label,
+)
+
+ROLE_SPLITS: dict[str, str] = {"train": "train", "val": "val", "intra_test": "test", "cross_test": "test"}
+# The lists use 1 = real, 0 = attack: flip into 1 = attack.
+LIST_LABELS = {"1": 0, "0": 1}
+SPOOFING_PREFIXES = ("siw", "3dmad", "hkbu", "msu", "3dmask", "rose")
+FORGERY_PREFIXES = ("ff", "faceforensics", "dfdc", "celeb", "cdf")
+TYPE_NAMES: dict[str, tuple[str, str]] = {
+    "spoofing": ("live", "spoof"),
+    "forgery": ("real", "forgery"),
+    "unknown": ("real", "attack"),
+}
+LIST_SUFFIX = re.compile(r"[_\-.](train|val|dev|test|list|intra_test|cross_test)$", re.IGNORECASE)
+
+JFSFDB_LAYOUT = """<root>/.../<video dir>/Face_01.jpg ... Face_07.jpg
+<lists_dir>/<list name>.txt   (lines "<video dir relative to root> <label>", 1 = real, 0 = attack)"""
+
+
+def task_family(domain: str) -> str:
+    """``spoofing``, ``forgery`` or ``unknown`` from a domain name (see module docstring)."""
+    key = re.sub(r"[^a-z0-9]", "", domain.lower())
+    if key.startswith(SPOOFING_PREFIXES):
+        return "spoofing"
+    if key.startswith(FORGERY_PREFIXES):
+        return "forgery"
+    return "unknown"
+
+
+def default_domain(list_name: str) -> str:
+    """Domain name from a list name: ``SiW_train`` -> ``siw`` (suffixes stripped repeatedly)."""
+    stem = list_name[:-4] if list_name.lower().endswith(".txt") else list_name
+    while LIST_SUFFIX.search(stem):
+        stem = LIST_SUFFIX.sub("", stem)
+    return stem.lower()
+
+
+def _list_file(lists_dir: Path, name: str) -> Path:
+    for candidate in (lists_dir / name, lists_dir / f"{name}.txt"):
+        if candidate.is_file():
+            return candidate
+    raise MissingLayoutFileError(
+        f"jfsfdb: list file {name!r} named in roles is not in '{lists_dir}' (tried {name!r} and {name + '.txt'!r}); "
+        f"the folder holds {child_names(lists_dir)}"
+    )
+
+
+def read_jfsfdb(
+    root: Path,
+    *,
+    lists_dir: Path | str,
+    roles: Mapping[str, str],
+    domains: Mapping[str, str] | None = None,
+    on_missing: str = "raise",
+) -> pd.DataFrame:
+    """JFSFDB records from user-supplied list files; see the module docstring."""
+    check_on_missing(on_missing)
+    if not roles:
+        raise ValueError(f"jfsfdb: roles must map at least one list name to one of {list(ROLE_SPLITS)}")
+    bad_roles = {name: role for name, role in roles.items() if role not in ROLE_SPLITS}
+    if bad_roles:
+        raise ValueError(f"jfsfdb: unknown role(s) {bad_roles}; roles are {list(ROLE_SPLITS)}")
+    root = require_root(root, "jfsfdb", JFSFDB_LAYOUT)
+    lists_path = Path(lists_dir).expanduser()
+    lists_path = lists_path if lists_path.is_absolute() else root / lists_path
+    require_dir(lists_path, "jfsfdb", "folder of list files (lists_dir)")
+    domains = dict(domains or {})
+
+    rows = []
+    for name, role in roles.items():
+        list_path = _list_file(lists_path, name)
+        domain = domains.get(name) or domains.get(list_path.name) or default_domain(list_path.name)
+        family = task_family(domain)
+        lines = read_text_lines(list_path)
+        if not lines:
+            raise DatasetLayoutError(f"jfsfdb: list file '{list_path}' holds no entries")
+        missing = []
+        for number, line in lines:
+            relative, token = split_path_label(line, list_path, number, "jfsfdb", label_first=False)
+            label = parse_label(
+                token,
+                LIST_LABELS,
+                list_path,
+                f"line {number}",
+                "jfsfdb",
+                "JFSFDB lists use 1 = real, 0 = attack",
+            )
+            relative = relative.strip("/")
+            path = root / relative
+            if not path.exists():
+                missing.append(relative)
+                continue
+            rows.append(
+                {
+                    "path": relative,
+                    "label": label,
+                    "domain": domain,
+                    "type": TYPE_NAMES[family][label],
+                    "video_id": f"jfsfdb/{domain}/{relative}",
+                    "split": ROLE_SPLITS[role],
+                    "media": "frames" if path.is_dir() else "image",
+                    "role": role,
+                    "task": family,
+                    "list_name": list_path.name,
+                }
+            )
+        handle_missing_listed(missing, len(lines), "jfsfdb", list_path, on_missing)
+    return finish_records(rows, f"jfsfdb reader on '{root}'")

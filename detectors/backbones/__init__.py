@@ -1,0 +1,1 @@
+"""Backbone factories: timm CNNs/ViTs and open_clip CLIP, with pretrained none / tag / local file."""

@@ -1,0 +1,170 @@
+"""The run: build from config -> fit -> select the checkpoint on validation of the training
+domains -> test every configured test set -> write results.json and predictions -> print a table.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger, Logger
+from omegaconf import DictConfig, OmegaConf
+
+from evaluation.results import build_results, git_commit, predictions_path, write_predictions, write_results
+
+log = logging.getLogger(__name__)
+
+
+def resolve_resume(ckpt_path: object, output_dir: Path) -> str | None:
+    """``auto``: the run directory's ``checkpoints/last.ckpt`` when it exists; a path must exist."""
+    if ckpt_path in (None, "", "null", "none"):
+        return None
+    if ckpt_path == "auto":
+        last = output_dir / "checkpoints" / "last.ckpt"
+        return str(last) if last.is_file() else None
+    path = Path(str(ckpt_path)).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"ckpt_path={ckpt_path!r}: no such checkpoint file (expected auto, null or an existing .ckpt)")
+    return str(path)
+
+
+def build_loggers(cfg: DictConfig, output_dir: Path) -> list[Logger]:
+    """Configured loggers, plus a CSV logger when none was configured: CSV is always written."""
+    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None and "_target_" in c]
+    if not any(isinstance(lg, CSVLogger) for lg in loggers):
+        loggers.append(CSVLogger(save_dir=str(output_dir), name="csv", version=""))
+    return loggers
+
+
+def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
+    return [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c]
+
+
+def _checkpoint_to_test(trainer: L.Trainer, which: str) -> tuple[str | None, str]:
+    """The checkpoint the results describe, and how it was chosen."""
+    if which not in {"best", "last"}:
+        raise ValueError(f"test_ckpt must be 'best' or 'last', got {which!r}")
+    callback = trainer.checkpoint_callback if isinstance(trainer.checkpoint_callback, ModelCheckpoint) else None
+    if callback is not None and which == "best" and callback.best_model_path:
+        return callback.best_model_path, f"best {callback.monitor} on validation of the training domains"
+    if callback is not None and which == "last" and callback.last_model_path:
+        return callback.last_model_path, "last epoch"
+    return None, "weights in memory at the end of training (no checkpoint was saved)"
+
+
+def _finish_wandb() -> None:
+    try:
+        import wandb
+    except ImportError:
+        return
+    if wandb.run is not None:
+        wandb.finish()
+
+
+def _print_table(tests: dict[str, dict], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    columns = [("frame", "auc"), ("frame", "eer"), ("frame", "ap"), ("frame", "acc"), ("video", "auc"), ("video", "eer")]
+    table.add_column("test set")
+    for level, key in columns:
+        table.add_column(f"{level} {key}", justify="right")
+    table.add_column("frames", justify="right")
+    for name, result in tests.items():
+        metrics = result["metrics"]
+        cells = [metrics[level].get(key, float("nan")) for level, key in columns]
+        table.add_row(name, *(f"{v:.4f}" if isinstance(v, float) and not math.isnan(v) else "nan" for v in cells), str(len(result["predictions"])))
+    Console().print(table)
+
+
+def run(cfg: DictConfig) -> float | None:
+    """Run one job from its composed config; returns ``cfg.objective`` for sweepers."""
+    started = time.time()
+    output_dir = Path(cfg.paths.output_dir)
+    L.seed_everything(int(cfg.seed), workers=True)
+    if torch.cuda.is_available():
+        torch.set_float32_matmul_precision("high")
+
+    datamodule = instantiate(cfg.data, _convert_="all")
+    model = instantiate(cfg.detector, _convert_="all")
+    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=build_callbacks(cfg), logger=build_loggers(cfg, output_dir))
+    try:
+        resume = resolve_resume(cfg.get("ckpt_path", "auto"), output_dir)
+        if resume:
+            log.info("resuming from %s", resume)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
+        selected, how = _checkpoint_to_test(trainer, str(cfg.get("test_ckpt", "best")))
+        log.info("evaluating %s (%s)", selected or "in-memory weights", how)
+        trainer.validate(model, datamodule=datamodule, ckpt_path=selected, verbose=False)
+        validation = model.eval_results["validate"]
+        trainer.test(model, datamodule=datamodule, ckpt_path=selected, verbose=False)
+        tests = model.eval_results["test"]
+        objective_key = str(cfg.get("objective", "val/auc"))
+        objective = _objective(validation, objective_key)
+        if trainer.is_global_zero:
+            _write_outputs(cfg, output_dir, validation, tests, selected, how, objective_key, objective, model, started)
+            _print_table(tests, f"{cfg.get('experiment_name') or cfg.task_name}: test metrics ({how})")
+        return objective
+    finally:
+        _finish_wandb()
+
+
+def _objective(validation: dict[str, dict], key: str) -> float | None:
+    """``val/<metric>`` or ``val/video_<metric>`` from the validation of the tested checkpoint."""
+    if not validation:
+        return None
+    if not key.startswith("val/"):
+        raise ValueError(f"objective must be a validation metric such as val/auc, got {key!r} (never select on test sets)")
+    name = key.removeprefix("val/")
+    level, metric = ("video", name.removeprefix("video_")) if name.startswith("video_") else ("frame", name)
+    metrics = next(iter(validation.values()))["metrics"][level]
+    if metric not in metrics:
+        raise KeyError(f"objective {key!r}: no metric {metric!r}; known: {sorted(metrics)}")
+    return float(metrics[metric])
+
+
+def _write_outputs(cfg, output_dir: Path, validation, tests, selected, how, objective_key, objective, model, started) -> None:
+    """Predictions first, results.json last: a results.json only exists once everything is on disk."""
+    for name, result in {**{f"val_{k}": v for k, v in validation.items()}, **tests}.items():
+        write_predictions(predictions_path(output_dir, name), result["predictions"])
+    val = next(iter(validation.values()), None)
+    checkpoint = trainer_monitor = None
+    if model.trainer.checkpoint_callback is not None:
+        trainer_monitor = getattr(model.trainer.checkpoint_callback, "monitor", None)
+        checkpoint = selected
+    validation_block: dict[str, Any] = {
+        "sets": sorted(validation),
+        "threshold": float(model.val_threshold),
+        "monitor": trainer_monitor,
+        "checkpoint": checkpoint,
+        "selection": how,
+        "objective": {"key": objective_key, "value": objective},
+    }
+    if val is not None:
+        validation_block["metrics"] = val["metrics"]
+    extra: dict[str, Any] = {
+        "experiment": cfg.get("experiment_name"),
+        "scale": cfg.get("scale_name"),
+        "protocol": cfg.protocol.name,
+        "complete_evaluation": all(r["complete"] for r in [*validation.values(), *tests.values()]),
+        "frames": {name: len(r["predictions"]) for name, r in {**validation, **tests}.items()},
+        "videos": {name: int(r["predictions"]["video_id"].nunique()) for name, r in {**validation, **tests}.items()},
+    }
+    results = build_results(
+        config=OmegaConf.to_container(cfg, resolve=True),
+        validation=validation_block,
+        tests={k: v["metrics"] for k, v in tests.items()},
+        git_commit=git_commit(Path(__file__).resolve().parent.parent),
+        wall_time_s=time.time() - started,
+        extra=extra,
+    )
+    write_results(output_dir, results)
+    log.info("wrote %s", output_dir / "results.json")

@@ -1,0 +1,493 @@
+"""Robustness evaluation: a trained checkpoint scored on its run's test sets under every corruption
+x severity (``evaluation/robustness.py``), written to ``<run dir>/robustness.json`` (atomically)
+and drawn as metric-vs-severity curves like the papers' robustness figures.
+
+Command line (``key=value`` arguments, defaults in ``conf/robustness/default.yaml``)::
+
+    python -m engine.robustness run_dir=<run dir> [ckpt=best|last|<file>] [corruptions=[jpeg,h264]]
+        [severities=[0,1,2,3,4,5]] [test_sets=[celebdf_v2]] [device=cuda] [batch_size=128]
+        [num_workers=8] [plot_level=video] [out_dir=<dir>] [config.<key>=<value> ...]
+    python -m engine.robustness ckpt=<run dir>/checkpoints/last.ckpt      # run dir = two levels up
+    python -m engine.robustness compare inputs=[a/robustness.json,b/robustness.json] labels=[A,B] out_dir=<dir>
+
+``config.<key>=<value>`` overrides the run's own config (e.g. ``config.data.num_workers=0`` or a
+dataset path on another machine). The run's config comes from its ``results.json`` (resolved),
+else ``.hydra/config.yaml``; the model is built from it and the checkpoint's weights (including
+the validation threshold used for ``acc_val_thr``) are loaded. Severity 0 (the clean images) is
+scored once and starts every curve.
+
+Outputs: ``robustness.json`` (``metrics.<test set>.<corruption>.<severity>.{frame,video}`` with
+every metric of results.json) and ``robustness/<test set>_<level>_<metric>.png`` (one panel per
+corruption plus their average, as GM-DF's Fig. 3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from omegaconf import DictConfig, OmegaConf, open_dict
+from torch.utils.data import DataLoader
+
+from datamodules.frame_dataset import FrameTable
+from datamodules.transforms import build_transform
+from evaluation.metrics import METRIC_NAMES, all_metrics
+from evaluation.results import RESULTS_FILE_NAME, atomic_write_json, git_commit, load_results
+from evaluation.robustness import CORRUPTIONS, SEVERITIES, CorruptImage, CorruptionError, corruption_parameter
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parent.parent
+DEFAULT_SETTINGS_FILE = REPO / "conf" / "robustness" / "default.yaml"
+ROBUSTNESS_FILE_NAME = "robustness.json"
+FIGURES_DIR_NAME = "robustness"
+ROBUSTNESS_SCHEMA_VERSION = 1
+
+
+class RobustnessError(ValueError):
+    """Bad settings or a run directory / checkpoint that cannot be evaluated."""
+
+
+@dataclass(frozen=True)
+class RobustnessSettings:
+    """What to evaluate; see ``conf/robustness/default.yaml``."""
+
+    corruptions: tuple[str, ...] = tuple(CORRUPTIONS)
+    severities: tuple[int, ...] = (0, *SEVERITIES)
+    test_sets: tuple[str, ...] | None = None
+    levels: Mapping[str, tuple[float, ...]] | None = None
+    seed: int = 0
+    batch_size: int = 64
+    num_workers: int = 0
+    device: str = "auto"
+    plot_metric: str = "auc"
+    plot_level: str = "frame"
+
+    def __post_init__(self) -> None:
+        unknown = [c for c in self.corruptions if c not in CORRUPTIONS]
+        if unknown or not self.corruptions:
+            raise RobustnessError(f"corruptions {list(self.corruptions)}: unknown {unknown}; expected some of {list(CORRUPTIONS)}")
+        bad = [s for s in self.severities if s not in (0, *SEVERITIES)]
+        if bad or not self.severities:
+            raise RobustnessError(f"severities {list(self.severities)}: expected integers in 0..{max(SEVERITIES)}")
+        try:
+            for name in self.levels or {}:
+                for severity in SEVERITIES:
+                    corruption_parameter(name, severity, self.levels)
+        except CorruptionError as error:
+            raise RobustnessError(f"levels: {error}") from error
+        if self.plot_metric not in METRIC_NAMES:
+            raise RobustnessError(f"plot_metric {self.plot_metric!r}: expected one of {list(METRIC_NAMES)}")
+        if self.plot_level not in ("frame", "video"):
+            raise RobustnessError(f"plot_level {self.plot_level!r}: expected 'frame' or 'video'")
+        if self.batch_size < 1 or self.num_workers < 0:
+            raise RobustnessError(f"batch_size {self.batch_size} must be >= 1 and num_workers {self.num_workers} >= 0")
+
+    @property
+    def ordered_severities(self) -> tuple[int, ...]:
+        """Sorted severities, always including 0 (every curve starts from the clean score)."""
+        return tuple(sorted({0, *self.severities}))
+
+
+def load_settings(overrides: Mapping[str, Any] | None = None, path: Path = DEFAULT_SETTINGS_FILE) -> RobustnessSettings:
+    """Settings from ``conf/robustness/default.yaml`` with ``overrides`` (unknown keys are errors)."""
+    base = OmegaConf.load(path)
+    merged = OmegaConf.merge(base, OmegaConf.create(dict(overrides or {})))
+    raw = OmegaConf.to_container(merged, resolve=True)
+    allowed = set(RobustnessSettings.__dataclass_fields__)
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise RobustnessError(f"unknown robustness setting(s) {unknown}; allowed: {sorted(allowed)}")
+    return RobustnessSettings(
+        corruptions=tuple(raw["corruptions"]),
+        severities=tuple(int(s) for s in raw["severities"]),
+        test_sets=None if raw.get("test_sets") is None else tuple(raw["test_sets"]),
+        levels={k: tuple(v) for k, v in (raw.get("levels") or {}).items()},
+        seed=int(raw["seed"]),
+        batch_size=int(raw["batch_size"]),
+        num_workers=int(raw["num_workers"]),
+        device=str(raw["device"]),
+        plot_metric=str(raw["plot_metric"]),
+        plot_level=str(raw["plot_level"]),
+    )
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+class _CorruptThenTransform:
+    """Corrupt the PIL image, then apply the detector's evaluation transform (picklable)."""
+
+    def __init__(self, corrupt: CorruptImage, transform: Callable):
+        self.corrupt, self.transform = corrupt, transform
+
+    def __call__(self, image):
+        return self.transform(self.corrupt(image))
+
+
+def score_frames(
+    model: torch.nn.Module,
+    frames: pd.DataFrame,
+    transform: Callable,
+    batch_size: int,
+    num_workers: int,
+    device: torch.device,
+) -> np.ndarray:
+    """P(fake) of every row of ``frames`` (which needs ``file``, ``label``, ``video_id``, ``type``),
+    in row order, with ``model(images, None).fake_probability()``."""
+    type_ids = {name: i for i, name in enumerate(sorted(frames["type"].astype(str).unique()))}
+    dataset = FrameTable(frames, transform, {}, type_ids)
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    scores = np.full(len(frames), np.nan, dtype=np.float64)
+    model.eval()
+    with torch.inference_mode():
+        for batch in loader:
+            output = model(batch["image"].to(device), None)
+            scores[batch["index"].numpy()] = output.fake_probability().float().cpu().numpy()
+    if np.isnan(scores).any():
+        raise RobustnessError(f"{int(np.isnan(scores).sum())} of {len(scores)} frames were not scored")
+    return scores
+
+
+def evaluate_corruptions(
+    model: torch.nn.Module,
+    eval_sets: Mapping[str, pd.DataFrame],
+    image_size: int,
+    normalization: str,
+    settings: RobustnessSettings,
+    val_threshold: float | None = None,
+) -> dict[str, dict[str, dict[str, dict]]]:
+    """``{test set: {corruption: {severity (str): {"frame": metrics, "video": metrics}}}}``.
+
+    The clean score (severity 0) is computed once per set and shared by every corruption.
+    """
+    device = resolve_device(settings.device)
+    model.to(device)
+    base = build_transform(image_size, normalization, train=False)
+    threshold = None if val_threshold is None or math.isnan(val_threshold) else float(val_threshold)
+    metrics: dict[str, dict[str, dict[str, dict]]] = {}
+    for set_name, frames in eval_sets.items():
+        clean = _set_metrics(model, frames, base, settings, device, threshold, set_name)
+        metrics[set_name] = {}
+        for corruption in settings.corruptions:
+            points = {"0": clean}
+            for severity in settings.ordered_severities[1:]:
+                corrupted = _CorruptThenTransform(CorruptImage(corruption, severity, settings.seed, settings.levels), base)
+                points[str(severity)] = _set_metrics(model, frames, corrupted, settings, device, threshold, set_name)
+                log.info("%s %s severity %d: frame AUC %.4f", set_name, corruption, severity, points[str(severity)]["frame"]["auc"])
+            metrics[set_name][corruption] = points
+    return metrics
+
+
+def _set_metrics(
+    model: torch.nn.Module,
+    frames: pd.DataFrame,
+    transform: Callable,
+    settings: RobustnessSettings,
+    device: torch.device,
+    threshold: float | None,
+    set_name: str,
+) -> dict:
+    scores = score_frames(model, frames, transform, settings.batch_size, settings.num_workers, device)
+    return all_metrics(
+        scores,
+        frames["label"].to_numpy(),
+        frames["video_id"].astype(str).to_numpy(),
+        val_threshold=threshold,
+        context=f"robustness {set_name}",
+    )
+
+
+def build_report(
+    metrics: Mapping[str, Any],
+    eval_sets: Mapping[str, pd.DataFrame],
+    settings: RobustnessSettings,
+    checkpoint: str | None,
+    run_dir: str | None,
+) -> dict[str, Any]:
+    """The ``robustness.json`` content around the metrics."""
+    return {
+        "schema_version": ROBUSTNESS_SCHEMA_VERSION,
+        "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "git_commit": git_commit(REPO),
+        "checkpoint": checkpoint,
+        "run_dir": run_dir,
+        "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(settings).items()},
+        "corruptions": {
+            name: {
+                "label": CORRUPTIONS[name].label,
+                "parameter": CORRUPTIONS[name].parameter,
+                "source": CORRUPTIONS[name].source,
+                "levels": {str(s): corruption_parameter(name, s, settings.levels) for s in SEVERITIES},
+            }
+            for name in settings.corruptions
+        },
+        "test_sets": {
+            name: {"frames": int(len(frames)), "videos": int(frames["video_id"].nunique())} for name, frames in eval_sets.items()
+        },
+        "metrics": metrics,
+    }
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def curve(report: Mapping[str, Any], test_set: str, corruption: str, metric: str, level: str) -> tuple[list[int], list[float]]:
+    """(severities, values) of one corruption's curve in a robustness report (null -> NaN)."""
+    points = report["metrics"][test_set][corruption]
+    severities = sorted(int(s) for s in points)
+    values = [points[str(s)][level][metric] for s in severities]
+    return severities, [math.nan if v is None else float(v) for v in values]
+
+
+def plot_robustness(
+    reports: Mapping[str, Mapping[str, Any]],
+    test_set: str,
+    out_path: str | os.PathLike,
+    metric: str = "auc",
+    level: str = "frame",
+) -> Path:
+    """One PNG: a panel per corruption (plus their average), one line per report (model label).
+
+    Rates are drawn in percent, as the papers' figures do.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    first = next(iter(reports.values()))
+    corruptions = list(first["metrics"][test_set])
+    panels = [*corruptions, "average"] if len(corruptions) > 1 else corruptions
+    columns = min(4, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.8 * rows), squeeze=False)
+    scale = 100.0 if metric not in ("n", "n_pos", "n_neg", "eer_threshold") else 1.0
+    for index, panel in enumerate(panels):
+        axis = axes[index // columns][index % columns]
+        for label, report in reports.items():
+            if panel == "average":
+                curves = [curve(report, test_set, c, metric, level) for c in corruptions]
+                severities = curves[0][0]
+                values = list(np.nanmean(np.array([c[1] for c in curves]), axis=0))
+            else:
+                severities, values = curve(report, test_set, panel, metric, level)
+            axis.plot(severities, [v * scale for v in values], marker="o", label=label)
+        axis.set_title("Average" if panel == "average" else CORRUPTIONS[panel].label, fontsize=9)
+        axis.set_xticks(range(0, max(SEVERITIES) + 1))
+        axis.set_xlabel("severity", fontsize=8)
+        axis.set_ylabel(f"{level} {metric.upper()}" + (" (%)" if scale == 100.0 else ""), fontsize=8)
+        axis.grid(alpha=0.3)
+    for index in range(len(panels), rows * columns):
+        axes[index // columns][index % columns].axis("off")
+    if len(reports) > 1:
+        axes[0][0].legend(fontsize=7)
+    figure.suptitle(f"Robustness on {test_set}", fontsize=10)
+    figure.tight_layout()
+    target = Path(out_path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
+    os.close(handle)
+    try:
+        figure.savefig(temporary, dpi=120)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(figure)
+    return target
+
+
+def plot_report(report: Mapping[str, Any], out_dir: str | os.PathLike, label: str = "model") -> list[Path]:
+    """The figures of one report: ``<out_dir>/<test set>_<level>_<metric>.png`` per test set."""
+    metric, level = report["settings"]["plot_metric"], report["settings"]["plot_level"]
+    return [
+        plot_robustness({label: report}, test_set, Path(out_dir) / f"{test_set}_{level}_{metric}.png", metric, level)
+        for test_set in report["metrics"]
+    ]
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def run_config(run_dir: Path, overrides: Sequence[str] = ()) -> DictConfig:
+    """The run's resolved config (results.json, else .hydra/config.yaml) with dotlist ``overrides``."""
+    from engine.resolvers import register_resolvers
+
+    register_resolvers()
+    results_file = run_dir / RESULTS_FILE_NAME
+    hydra_file = run_dir / ".hydra" / "config.yaml"
+    if results_file.is_file():
+        cfg = OmegaConf.create(load_results(results_file)["config"])
+    elif hydra_file.is_file():
+        cfg = OmegaConf.load(hydra_file)
+        with open_dict(cfg):  # the Hydra-only interpolation of the run directory
+            cfg.paths.output_dir = str(run_dir)
+    else:
+        raise RobustnessError(f"{run_dir}: neither {RESULTS_FILE_NAME} nor .hydra/config.yaml; expected a run directory")
+    with open_dict(cfg):
+        cfg.merge_with(OmegaConf.from_dotlist(list(overrides)))
+    return cfg
+
+
+def checkpoint_path(run_dir: Path, which: str) -> Path:
+    """``best`` (the checkpoint results.json says was tested), ``last``, or a file path."""
+    if which == "best":
+        results_file = run_dir / RESULTS_FILE_NAME
+        selected = load_results(results_file)["validation"].get("checkpoint") if results_file.is_file() else None
+        if not selected:
+            raise RobustnessError(f"{run_dir}: no tested checkpoint recorded in {RESULTS_FILE_NAME}; pass ckpt=last or ckpt=<file>")
+        path = Path(selected)
+    elif which == "last":
+        path = run_dir / "checkpoints" / "last.ckpt"
+    else:
+        path = Path(which).expanduser()
+    if not path.is_file():
+        raise RobustnessError(f"checkpoint {str(path)!r} (ckpt={which}) does not exist")
+    return path
+
+
+def load_model(cfg: DictConfig, checkpoint: Path) -> torch.nn.Module:
+    """The run's detector with the checkpoint's weights (no pretrained download: every weight,
+    frozen backbones included, is in the checkpoint)."""
+    from hydra.utils import instantiate
+
+    detector_cfg = OmegaConf.create(OmegaConf.to_container(cfg.detector, resolve=True))
+    if "pretrained" in detector_cfg:
+        detector_cfg.pretrained = None
+    model = instantiate(detector_cfg, _convert_="all")
+    # Our own Lightning checkpoint (holds non-tensor state such as hyper-parameters and loops).
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    if "state_dict" not in state:
+        raise RobustnessError(f"{checkpoint}: no 'state_dict'; expected a Lightning checkpoint of this suite")
+    model.load_state_dict(state["state_dict"], strict=True)
+    return model
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike,
+    settings: RobustnessSettings,
+    checkpoint: str = "best",
+    config_overrides: Sequence[str] = (),
+    model: torch.nn.Module | None = None,
+    datamodule: Any = None,
+    out_dir: str | os.PathLike | None = None,
+) -> Path:
+    """Evaluate a run under corruptions; writes ``robustness.json`` + figures; returns the JSON path.
+
+    ``model`` / ``datamodule`` may be passed in (the pipeline after testing) to skip rebuilding;
+    ``checkpoint`` then only names, in the report, where the model's weights came from.
+    """
+    run_path = Path(run_dir)
+    cfg = run_config(run_path, config_overrides)
+    if model is None:
+        ckpt = str(checkpoint_path(run_path, checkpoint))
+        model = load_model(cfg, Path(ckpt))
+    else:
+        ckpt = checkpoint
+    if datamodule is None:
+        from hydra.utils import instantiate
+
+        datamodule = instantiate(cfg.data, _convert_="all")
+    datamodule.setup("test")
+    available = {eval_set.name: eval_set.frames for eval_set in datamodule.test_sets}
+    wanted = list(settings.test_sets) if settings.test_sets is not None else list(available)
+    missing = [name for name in wanted if name not in available]
+    if missing:
+        raise RobustnessError(f"test set(s) {missing} are not in the run's protocol; it has {sorted(available)}")
+    eval_sets = {name: available[name] for name in wanted}
+    threshold = float(getattr(model, "val_threshold", torch.tensor(math.nan)))
+    metrics = evaluate_corruptions(model, eval_sets, int(datamodule.image_size), str(datamodule.normalization), settings, threshold)
+    report = build_report(metrics, eval_sets, settings, ckpt, str(run_path))
+    target_dir = Path(out_dir) if out_dir is not None else run_path
+    written = atomic_write_json(target_dir / ROBUSTNESS_FILE_NAME, report)
+    for figure in plot_report(report, target_dir / FIGURES_DIR_NAME, label=str(cfg.get("experiment_name") or "model")):
+        log.info("wrote %s", figure)
+    log.info("wrote %s", written)
+    return written
+
+
+# --------------------------------------------------------------------------- command line
+
+_RUN_KEYS = {"run_dir", "ckpt", "out_dir"}
+_COMPARE_KEYS = {"inputs", "labels", "out_dir", "metric", "level"}
+
+
+def _split_arguments(argv: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
+    plain = [a for a in argv if not a.startswith("config.")]
+    config = [a.removeprefix("config.") for a in argv if a.startswith("config.")]
+    bad = [a for a in plain if "=" not in a]
+    if bad:
+        raise RobustnessError(f"arguments must be key=value, got {bad}")
+    return OmegaConf.to_container(OmegaConf.from_dotlist(plain), resolve=True), config
+
+
+def compare(arguments: Mapping[str, Any]) -> list[Path]:
+    """``compare inputs=[a.json,b.json] labels=[A,B] out_dir=<dir>``: overlaid curves per test set."""
+    unknown = sorted(set(arguments) - _COMPARE_KEYS)
+    if unknown or "inputs" not in arguments:
+        raise RobustnessError(f"compare takes {sorted(_COMPARE_KEYS)} (inputs required); unknown {unknown}")
+    inputs = [Path(p) for p in arguments["inputs"]]
+    labels = list(arguments.get("labels") or [p.parent.name for p in inputs])
+    if len(labels) != len(inputs):
+        raise RobustnessError(f"{len(labels)} labels for {len(inputs)} inputs")
+    import json
+
+    reports = {label: json.loads(path.read_text(encoding="utf-8")) for label, path in zip(labels, inputs)}
+    first = next(iter(reports.values()))
+    metric = str(arguments.get("metric", first["settings"]["plot_metric"]))
+    level = str(arguments.get("level", first["settings"]["plot_level"]))
+    shared = set.intersection(*(set(r["metrics"]) for r in reports.values()))
+    out_dir = Path(arguments.get("out_dir", "."))
+    return [
+        plot_robustness(reports, name, out_dir / f"compare_{name}_{level}_{metric}.png", metric, level) for name in sorted(shared)
+    ]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "compare":
+            arguments, _ = _split_arguments(argv[1:])
+            for path in compare(arguments):
+                print(f"wrote {path}")
+            return 0
+        arguments, config_overrides = _split_arguments(argv)
+        run_arguments = {k: arguments.pop(k) for k in list(arguments) if k in _RUN_KEYS}
+        settings = load_settings(arguments)
+        ckpt = str(run_arguments.get("ckpt", "best"))
+        if "run_dir" in run_arguments:
+            run_dir = Path(run_arguments["run_dir"])
+        elif ckpt not in ("best", "last"):
+            run_dir = Path(ckpt).expanduser().resolve().parent.parent
+        else:
+            raise RobustnessError("give run_dir=<run dir> (or ckpt=<file> inside <run dir>/checkpoints/)")
+        written = evaluate_run(run_dir, settings, ckpt, config_overrides, out_dir=run_arguments.get("out_dir"))
+    except RobustnessError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {written}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""DFMoE's augmentation consistency L_consistency: augmented features must stay near the originals."""
+
+from __future__ import annotations
+
+import torch
+
+
+def feature_consistency_loss(
+    original: torch.Tensor, augmented: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
+    """Squared Euclidean distance between each original feature and its augmented version (DFMoE Eq. 12).
+
+    ``original``, ``augmented``: ``(B, D)``. ``reduction="mean"`` averages over samples *and* dimensions
+    (``||f - f_aug||^2 / D``, independent of the feature width, so the paper's weight 0.05 means the same at
+    any ``feature_dim``); ``"sum"`` is the paper's literal ``(1/B) sum_b ||f_b - f_aug_b||^2``.
+    Gradient flows through both arguments. Scalar, fp32; 0 for an empty batch.
+    """
+    if original.shape != augmented.shape or original.ndim != 2:
+        raise ValueError(
+            f"feature_consistency_loss: expected two (B, D) tensors of one shape, got "
+            f"{tuple(original.shape)} and {tuple(augmented.shape)}"
+        )
+    if reduction not in {"mean", "sum"}:
+        raise ValueError(f"feature_consistency_loss: reduction must be 'mean' or 'sum', got {reduction!r}")
+    if original.shape[0] == 0:
+        return original.new_zeros((), dtype=torch.float32)
+    squared = (original.float() - augmented.float()).pow(2)
+    return squared.mean() if reduction == "mean" else squared.sum(dim=1).mean()

@@ -1,0 +1,26 @@
+"""facemoe entry point: ``python run.py experiment=<name> [scale=demo] [key=value ...]``.
+
+Builds datamodule, detector, callbacks, loggers and trainer from the Hydra config, trains,
+selects the checkpoint on validation of the training domains, tests every configured test set
+and writes ``results.json`` + ``predictions/`` in the run directory (see docs/ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from engine.resolvers import register_resolvers
+
+register_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    from engine.pipeline import run
+
+    return run(cfg)
+
+
+if __name__ == "__main__":
+    main()

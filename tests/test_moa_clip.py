@@ -1,0 +1,185 @@
+"""MoA-CLIP: equals the frozen CLIP at step 0, routes by domain in the adapter phase and by the
+router otherwise, trains exactly the active group in each phase, maps real samples to forgery
+domains, reports its three regularisers, and checks its domain count against the protocol."""
+
+from __future__ import annotations
+
+import functools
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from detectors.backbones.clip import build_clip
+from detectors.backbones.clip_surgery import vision_blocks
+from detectors.moa_clip import MoAClipDetector, alternating_phase
+
+IMAGE_SIZE = 32
+WEIGHTS = {"attention_alignment": 1.0, "domain_prototype": 0.5, "cross_domain_similarity": 0.1}
+
+
+@pytest.fixture(scope="module")
+def clip_file(tmp_path_factory):
+    torch.manual_seed(0)
+    clip = build_clip("ViT-B-16", size="tiny", image_size=IMAGE_SIZE).eval()
+    path = tmp_path_factory.mktemp("clip") / "tiny_clip.pt"
+    torch.save(clip.state_dict(), path)
+    return clip, str(path)
+
+
+def _moa(path: str, **kwargs) -> MoAClipDetector:
+    defaults = dict(
+        pretrained=path, size="tiny", input_size=IMAGE_SIZE, normalization="clip", num_domain_adapters=3,
+        optimizer=functools.partial(torch.optim.AdamW, lr=1e-2, weight_decay=0.01), aux_loss_weights=WEIGHTS,
+    )
+    return MoAClipDetector(**{**defaults, **kwargs})
+
+
+def _batch(n: int = 6, domains=(0, 1, 2, 0, 1, 2)) -> dict[str, torch.Tensor]:
+    torch.manual_seed(3)
+    return {
+        "image": torch.randn(n, 3, IMAGE_SIZE, IMAGE_SIZE),
+        "label": torch.tensor([0, 1] * (n // 2)),
+        "domain": torch.tensor(domains),
+    }
+
+
+def test_equals_frozen_clip_at_initialisation(clip_file):
+    clip, path = clip_file
+    model = _moa(path).eval()
+    images = torch.randn(4, 3, IMAGE_SIZE, IMAGE_SIZE)
+    with torch.no_grad():
+        torch.testing.assert_close(model(images).features, clip.encode_image(images), rtol=1e-5, atol=1e-5)
+    assert not any(p.requires_grad for p in model.visual.parameters() if not any(p is q for q in model.adapter_parameters() + model.router_parameters()))
+    assert len(model.adapted) == 4 and all(layer.adapter.num_adapters == 3 for layer in model.adapted)
+
+
+def test_adapter_phase_routes_by_domain_and_evaluation_by_router(clip_file):
+    _, path = clip_file
+    model = _moa(path).train()
+    batch = _batch()
+    model.phase = "adapters"
+    out = model(batch["image"], batch)
+    tokens = (IMAGE_SIZE // 8) ** 2 + 1
+    routing = out.routing["visual_0"]
+    assert torch.equal(routing.indices[:, 0], batch["domain"].repeat_interleave(tokens))
+    assert all(not layer.side_inputs for layer in model.adapted)  # domain ids are not left behind
+    model.phase = "router"
+    routing = model(batch["image"], batch).routing["visual_0"]
+    assert routing.weights.shape == (6 * tokens, 3)  # softmax over all adapters
+    model.eval().phase = "adapters"
+    routing = model(batch["image"]).routing["visual_0"]  # evaluation never uses domain labels
+    assert routing.weights.shape == (6 * tokens, 3)
+
+
+def _step(model: MoAClipDetector, optimizer: torch.optim.Optimizer, phase: str) -> dict[str, torch.Tensor]:
+    model.phase = phase
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    batch = _batch()
+    total, _ = model.combine_losses(model(batch["image"], batch), batch)
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    model.on_before_optimizer_step(optimizer)
+    optimizer.step()
+    return {name: not torch.equal(before[name], p.detach()) for name, p in model.named_parameters()}
+
+
+def test_alternating_phases_update_only_their_parameter_group(clip_file):
+    _, path = clip_file
+    torch.manual_seed(0)
+    model = _moa(path).train()
+    optimizer = model.optimizer_factory(params=model.parameter_groups())
+    groups = {
+        "adapter": {n for n, p in model.named_parameters() if any(p is q for q in model.adapter_parameters())},
+        "router": {n for n, p in model.named_parameters() if any(p is q for q in model.router_parameters())},
+        "head": {n for n, _ in model.named_parameters() if n.startswith("head.")},
+    }
+    frozen = {n for n, _ in model.named_parameters()} - set().union(*groups.values())
+    changed = _step(model, optimizer, "adapters")
+    assert all(changed[n] for n in groups["head"])
+    assert any(changed[n] for n in groups["adapter"])
+    assert not any(changed[n] for n in groups["router"] | frozen)
+    # Second adapter step: with the zero-initialised outputs moved, every adapter tensor of a used domain learns.
+    changed = _step(model, optimizer, "adapters")
+    assert all(changed[n] for n in groups["adapter"] if ".adapter.shared." in n)
+    changed = _step(model, optimizer, "router")
+    assert all(changed[n] for n in groups["router"])
+    assert not any(changed[n] for n in groups["adapter"] | groups["head"] | frozen)
+
+
+def test_alternating_phase_schedule():
+    assert [alternating_phase(e, 0, 1) for e in range(4)] == ["adapters", "router", "adapters", "router"]
+    assert [alternating_phase(e, 0, 2) for e in range(5)] == ["adapters", "adapters", "router", "router", "adapters"]
+    assert [alternating_phase(9, s, 3, "step") for s in (0, 2, 3, 6)] == ["adapters", "adapters", "router", "adapters"]
+    with pytest.raises(ValueError, match="period"):
+        alternating_phase(0, 0, 0)
+    with pytest.raises(ValueError, match="unit"):
+        alternating_phase(0, 0, 1, "batch")
+
+
+def test_regularisers_are_reported_and_weighted(clip_file):
+    _, path = clip_file
+    model = _moa(path).train()
+    batch = _batch()
+    out = model(batch["image"], batch)
+    assert set(out.aux_losses) == set(WEIGHTS)
+    assert out.aux_losses["cross_domain_similarity"].item() > 0 and out.aux_losses["attention_alignment"].item() > 0
+    assert model.prototypes.initialized.all()  # the EMA prototypes were updated in training mode
+    total, components = model.combine_losses(out, batch)
+    expected = components["task"] + sum(w * components[n] for n, w in WEIGHTS.items())
+    torch.testing.assert_close(total, expected)
+    one_domain = _batch(domains=(1,) * 6)
+    single = model(one_domain["image"], one_domain).aux_losses
+    assert single["attention_alignment"].item() == 0 and single["cross_domain_similarity"].item() == 0
+
+
+def _trainer_with_domains(names: list[str]) -> SimpleNamespace:
+    return SimpleNamespace(datamodule=SimpleNamespace(domain_names=names))
+
+
+def test_setup_builds_one_adapter_per_forgery_domain_and_spreads_reals(clip_file, monkeypatch):
+    _, path = clip_file
+    clip, _ = clip_file
+    model = _moa(path, num_domain_adapters=None).eval()
+    images = torch.randn(2, 3, IMAGE_SIZE, IMAGE_SIZE)
+    with torch.no_grad():  # provisional one-domain adapters score images before any protocol is known
+        torch.testing.assert_close(model(images).features, clip.encode_image(images), rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(MoAClipDetector, "trainer", property(lambda self: _trainer_with_domains(["real", "Deepfakes", "FaceSwap"])))
+    model.setup("fit")
+    assert model.num_domain_adapters == 2 and all(layer.adapter.num_adapters == 2 for layer in model.adapted)
+    assert sum(type(block.mlp).__name__ == "AdaptedMLP" for block in vision_blocks(model.visual)) == 4  # replaced, not nested
+    assert all(type(block.mlp.mlp).__name__ == "Sequential" for block in vision_blocks(model.visual))
+    torch.manual_seed(0)
+    ids = model.adapter_domain_ids(torch.tensor([1, 2] + [0] * 200))
+    assert ids[:2].tolist() == [0, 1]
+    assert set(ids[2:].tolist()) == {0, 1}  # real samples land on every forgery domain
+    with pytest.raises(ValueError, match="training domain ids"):
+        model.adapter_domain_ids(torch.tensor([3]))
+    model.setup("validate")  # idempotent: nothing is rebuilt
+    assert len(model.adapted) == 4
+
+
+def test_setup_rejects_a_domain_count_that_disagrees_with_the_protocol(clip_file, monkeypatch):
+    _, path = clip_file
+    model = _moa(path, num_domain_adapters=3)
+    monkeypatch.setattr(MoAClipDetector, "trainer", property(lambda self: _trainer_with_domains(["real", "Deepfakes", "FaceSwap"])))
+    with pytest.raises(ValueError, match="num_domain_adapters=3"):
+        model.setup("fit")
+    monkeypatch.setattr(MoAClipDetector, "trainer", property(lambda self: _trainer_with_domains([])))
+    with pytest.raises(RuntimeError, match="domain_names is empty"):
+        _moa(path, num_domain_adapters=None).setup("fit")
+
+
+def test_moa_clip_alternates_phases_per_epoch_end_to_end(tmp_path, synthetic_root):
+    import pandas as pd
+
+    from conftest import compose
+    from engine.pipeline import run
+
+    overrides = ["experiment=moa_ffpp", "scale=demo", "trainer.max_epochs=2", "+trainer.limit_train_batches=2",
+                 "trainer.log_every_n_steps=1"]
+    run(compose(overrides, tmp_path, synthetic_root))
+    metrics = pd.read_csv(tmp_path / "csv" / "metrics.csv")
+    assert {f"train/loss_{name}" for name in ("task", *WEIGHTS)} <= set(metrics.columns)
+    phase = metrics.dropna(subset=["train/moa_router_phase"]).groupby("epoch")["train/moa_router_phase"].unique()
+    assert [list(values) for values in phase] == [[0.0], [1.0]]  # epoch 0: adapters, epoch 1: router

@@ -1,0 +1,330 @@
+"""Sweep machinery: every sweep config composes, expands to its jobs and fills its table rows;
+fail-soft jobs record failures instead of stopping the sweep; Hydra multiruns (basic launcher and
+submitit) keep all jobs in one sweep directory; one small sweep trains end to end and prints its
+table (slow), with one W&B run directory per job, grouped by sweep."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from conftest import CONF, REPO
+from omegaconf import OmegaConf
+
+from evaluation.metrics import METRIC_NAMES
+from evaluation.results import build_results
+from sweeps.aggregate import STATUS_FAILED, STATUS_OK, Job, compute_table, discover_jobs, main, to_markdown
+from sweeps.failures import FAILED_FILE_NAME, read_failure, run_fail_soft
+from sweeps.tables import TABLES, Column, Measure, PaperTable, Row
+
+# The number of jobs of each sweep (product of its sweeper params). A new sweep config must be
+# added here, which makes its author state how many trainings it launches.
+EXPECTED_JOBS = {
+    "ffpp_baselines": 7,
+    "gmdf_gid_baselines": 4,
+    "gmdf_multidomain_baselines": 4,
+    "moa_diff_baselines": 12,
+    "moa_ffpp_subsets_baselines": 6,
+    "dtn_cross_manipulation_baselines": 4,
+    "suede_uniattack_baselines": 9,
+    "suede_jfsfdb_baselines": 3,
+}
+SWEEPS = sorted(p.stem for p in (CONF / "sweep").glob("*.yaml"))
+
+
+def compose_config(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from engine.resolvers import register_resolvers
+
+    register_resolvers()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("train", overrides=overrides, return_hydra_config=True)
+
+
+def expand(cfg) -> list[list[str]]:
+    """The jobs Hydra's basic sweeper launches for the config's ``hydra.sweeper.params``."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    params = [f"{key}={value}" for key, value in (cfg.hydra.sweeper.params or {}).items()]
+    batches = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(params), None)
+    return [list(job) for batch in batches for job in batch]
+
+
+def resolved_without_hydra(cfg) -> dict:
+    """Every top-level key that resolves outside a running Hydra job (paths and loggers do not)."""
+    out = {}
+    for key in cfg:
+        if key == "hydra":
+            continue
+        try:
+            out[key] = OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
+        except Exception:
+            continue
+    return out
+
+
+def fake_metrics() -> dict:
+    block = {name: 0.5 for name in METRIC_NAMES}
+    return {"frame": dict(block), "video": dict(block)}
+
+
+def test_every_sweep_is_listed_with_its_job_count():
+    assert set(SWEEPS) == set(EXPECTED_JOBS)
+
+
+@pytest.mark.parametrize("sweep", SWEEPS)
+def test_sweep_composes_expands_and_fills_its_table_rows(sweep, tmp_path):
+    cfg = compose_config([f"+sweep={sweep}"])
+    assert cfg.sweep_name == sweep and cfg.fail_soft is True
+    jobs = expand(cfg)
+    assert len(jobs) == EXPECTED_JOBS[sweep]
+    fake_jobs = []
+    for index, overrides in enumerate(jobs):
+        job_cfg = compose_config([f"+sweep={sweep}", *overrides])
+        config = resolved_without_hydra(job_cfg)
+        protocol = config["protocol"]
+        assert protocol["test"], (sweep, overrides)
+        choices = {k: str(v) for k, v in job_cfg.hydra.runtime.choices.items() if not k.startswith("hydra/")}
+        results = build_results(config, {}, {name: fake_metrics() for name in protocol["test"]}, None, 0.0)
+        fake_jobs.append(Job(tmp_path / str(index), "done", OmegaConf.create(config), choices, results))
+    # Every row the registry says this sweep produces gets a value in every measured column:
+    # the row/column matches and the test-set names of tables and protocols agree.
+    rows_checked = 0
+    for table in TABLES.values():
+        result = compute_table(table, fake_jobs)
+        for row in table.rows:
+            if row.sweep != sweep:
+                continue
+            rows_checked += 1
+            for column in table.columns:
+                cell = result.cells[(row.key, column.key)]
+                assert cell.status == STATUS_OK, (table.name, row.key, column.key, cell.status, cell.message)
+    assert rows_checked > 0, f"no table row names sweep {sweep!r}"
+
+
+def method_row_cases() -> list[tuple[str, str, str, str | None]]:
+    """(table, row, experiment, protocol) for method rows whose experiment config exists."""
+    experiments = {p.stem for p in (CONF / "experiment").glob("*.yaml")}
+    cases = []
+    for table in TABLES.values():
+        for row in table.rows:
+            if row.sweep is None and row.match and row.match.get("experiment") in experiments:
+                protocols = row.match.get("protocol.name")
+                for protocol in protocols if isinstance(protocols, tuple) else (protocols,):
+                    cases.append((table.name, row.key, row.match["experiment"], protocol))
+    return cases
+
+
+@pytest.mark.parametrize(("table", "row", "experiment", "protocol"), method_row_cases())
+def test_method_experiments_have_the_test_sets_their_rows_read(table, row, experiment, protocol):
+    """A method row of a table and its experiment agree on test-set names (caught before training)."""
+    overrides = [f"experiment={experiment}"] + ([f"protocol={protocol}"] if protocol else [])
+    composed = compose_config(overrides).protocol
+    checked = 0
+    for column in TABLES[table].columns:
+        if column.measure is None or set(column.match) - {"protocol.name"}:
+            continue  # averages, and column groups selected by other knobs
+        if column.match.get("protocol.name", composed.name) != composed.name:
+            continue  # another column group's training
+        needed, present = set(column.measure.test_sets), set(composed.test)
+        if column.measure.reduce == "any":
+            assert needed & present, (table, row, column.key, sorted(needed), sorted(present))
+        else:
+            assert needed <= present, (table, row, column.key, sorted(needed - present), sorted(present))
+        checked += 1
+    assert checked > 0
+
+
+# --------------------------------------------------------------------------- fail-soft
+
+
+def test_fail_soft_records_the_failure_and_returns_nan(tmp_path):
+    cfg = OmegaConf.create({"fail_soft": True, "paths": {"output_dir": str(tmp_path)}, "seed": 3})
+
+    def broken(_):
+        raise ValueError("bad value 42")
+
+    assert math.isnan(run_fail_soft(broken, cfg))
+    record = read_failure(tmp_path)
+    assert record["exception_type"] == "builtins.ValueError" and record["message"] == "bad value 42"
+    assert "raise ValueError" in record["traceback"] and record["config"]["seed"] == 3
+    assert run_fail_soft(lambda _: 0.75, cfg) == 0.75  # a later success removes the stale record
+    assert not (tmp_path / FAILED_FILE_NAME).exists()
+
+
+def test_without_fail_soft_and_for_exits_the_exception_propagates(tmp_path):
+    strict = OmegaConf.create({"paths": {"output_dir": str(tmp_path)}})
+    with pytest.raises(ValueError):
+        run_fail_soft(lambda _: (_ for _ in ()).throw(ValueError("x")), strict)
+
+    def requeued(_):
+        raise SystemExit(1)  # Lightning's SIGTERMException is a SystemExit: requeueing must see it
+
+    with pytest.raises(SystemExit):
+        run_fail_soft(requeued, OmegaConf.create({"fail_soft": True, "paths": {"output_dir": str(tmp_path)}}))
+    assert not (tmp_path / FAILED_FILE_NAME).exists()
+
+
+# --------------------------------------------------------------------------- Hydra multiruns (no training)
+
+TOY_APP = """
+import sys
+sys.path.insert(0, {repo!r})
+import hydra
+from omegaconf import OmegaConf
+from engine.resolvers import register_resolvers
+from evaluation.metrics import METRIC_NAMES
+from evaluation.results import build_results, write_results
+from sweeps.failures import run_fail_soft
+
+register_resolvers()
+
+
+def task(cfg):
+    if cfg.seed == 1:
+        raise ValueError("deliberate failure of seed 1")
+    block = {{name: 0.5 for name in METRIC_NAMES}}
+    block["auc"] = 0.5 + 0.1 * cfg.seed
+    results = build_results(OmegaConf.to_container(cfg, resolve=True), {{}}, {{"toy": {{"frame": block, "video": block}}}}, None, 0.0)
+    write_results(cfg.paths.output_dir, results)
+    return 0.9
+
+
+@hydra.main(version_base="1.3", config_path={conf!r}, config_name="train")
+def main(cfg):
+    return run_fail_soft(task, cfg)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+TOY_TABLE = PaperTable(
+    name="toy",
+    paper="none",
+    number="Table 0",
+    title="toy sweep",
+    columns=(Column("auc", "AUC", Measure("auc", ("toy",))),),
+    rows=tuple(Row(f"seed{s}", f"seed {s}", {"seed": s}, {"auc": 60.0}) for s in range(3)),
+    unit="percent",
+    decimals=1,
+    anchor="-",
+)
+
+
+def run_toy_sweep(tmp_path: Path, extra: list[str]) -> tuple[subprocess.CompletedProcess, Path]:
+    app = tmp_path / "toy_app.py"
+    app.write_text(textwrap.dedent(TOY_APP.format(repo=str(REPO), conf=str(CONF))))
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+    args = [sys.executable, str(app), "-m", "seed=0,1,2", "++fail_soft=true", "logger=csv",
+            f"paths.log_dir={tmp_path / 'logs'}", *extra]
+    done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    multiruns = list((tmp_path / "logs").rglob("multirun.yaml"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(multiruns) == 1, multiruns
+    return done, multiruns[0].parent
+
+
+@pytest.mark.parametrize("launcher", ["basic", "submitit_local"])
+def test_a_failing_job_does_not_stop_the_sweep_and_its_cell_is_marked(launcher, tmp_path):
+    _, sweep_dir = run_toy_sweep(tmp_path, [] if launcher == "basic" else ["launcher=submitit_local"])
+    # All three jobs live in the one sweep directory (with submitit too: see conf/launcher/).
+    assert sorted(p.name for p in sweep_dir.iterdir() if p.name.isdigit()) == ["0", "1", "2"]
+    assert read_failure(sweep_dir / "1")["message"] == "deliberate failure of seed 1"
+    result = compute_table(TOY_TABLE, discover_jobs([sweep_dir]))
+    assert result.cells[("seed0", "auc")].mean == pytest.approx(50.0)
+    assert result.cells[("seed2", "auc")].mean == pytest.approx(70.0)
+    assert result.cells[("seed1", "auc")].status == STATUS_FAILED
+    assert "FAILED (ValueError) [60.0]" in to_markdown(result)
+
+
+def test_command_line_values_replace_the_sweeps_params(tmp_path):
+    """``python run.py -m +sweep=X seed=0,2 leave_out=...``: per key, the command line wins."""
+    _, sweep_dir = run_toy_sweep(tmp_path, ["+sweep=gmdf_multidomain_baselines", "leave_out=diff"])
+    jobs = discover_jobs([sweep_dir])
+    assert [(job.value("seed"), job.value("leave_out"), job.value("detector")) for job in jobs] == [
+        (0, "diff", "xception"), (1, "diff", "xception"), (2, "diff", "xception")]
+    assert jobs[1].status == "failed" and jobs[0].value("protocol.name") == "multidomain_leave_diff"
+
+
+# --------------------------------------------------------------------------- end to end (training)
+
+RUN_APP = """
+import sys
+sys.path.insert(0, {repo!r})
+import hydra
+from engine.resolvers import register_resolvers
+from sweeps.failures import run_fail_soft
+
+register_resolvers()
+
+
+@hydra.main(version_base="1.3", config_path={conf!r}, config_name="train")
+def main(cfg):
+    from engine.pipeline import run
+
+    return run_fail_soft(run, cfg)   # what run.py does with fail_soft wired in
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+@pytest.mark.slow
+def test_demo_sweep_end_to_end_with_submitit_wandb_and_robustness(tmp_path, synthetic_root, capsys):
+    pytest.importorskip("datamodules.synthetic", reason="the embedded synthetic data (datamodules/synthetic.py) is not there yet")
+    from conftest import compose
+    from hydra.utils import instantiate
+
+    # Generate the synthetic data once, before two jobs would race to create it.
+    instantiate(compose(["experiment=baseline_multidomain", "scale=demo"], tmp_path / "warm", synthetic_root).data).setup("fit")
+    app = tmp_path / "run_app.py"
+    app.write_text(textwrap.dedent(RUN_APP.format(repo=str(REPO), conf=str(CONF))))
+    sweep_dir = tmp_path / "sweep"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    args = [
+        sys.executable, str(app), "-m", "+sweep=gmdf_multidomain_baselines",
+        "leave_out=wilddeepfake", "seed=0,1",  # the command line narrows / widens the sweep's params
+        "scale=demo", "trainer.max_epochs=1", "launcher=submitit_local", "logger=default",
+        f"paths.log_dir={tmp_path / 'logs'}", f"data.synthetic.root={synthetic_root}", "data.synthetic.progress=false",
+        f"hydra.sweep.dir={sweep_dir}",
+    ]
+    done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert all((sweep_dir / n / "results.json").is_file() for n in ("0", "1")), list(sweep_dir.rglob("*_log.err"))
+
+    # The table: Xception on the leave-WDF protocol, two seeds, every shown cell filled.
+    assert main([str(sweep_dir), "--table", "gmdf_table4", "--only-measured"]) == 0
+    out = capsys.readouterr().out
+    print(out)
+    result = compute_table(TABLES["gmdf_table4"], discover_jobs([sweep_dir]), only_measured=True)
+    assert [r.key for r in result.rows] == ["xception"] and len(result.columns) == 2
+    assert all(cell.status == STATUS_OK and cell.n == 2 for cell in (result.cells[("xception", c.key)] for c in result.columns))
+    assert (sweep_dir / "tables" / "gmdf_table4.md").is_file()
+
+    # W&B: one offline run directory per job, distinct runs, grouped by experiment and sweep.
+    group = f"baseline_multidomain/{sweep_dir.name}"
+    run_files = [list((sweep_dir / n / "wandb").glob("offline-run-*/run-*.wandb")) for n in ("0", "1")]
+    assert all(len(files) == 1 for files in run_files), run_files
+    assert run_files[0][0].name != run_files[1][0].name
+    assert all(group.encode() in files[0].read_bytes() for files in run_files)
+
+    # Robustness of one job's selected checkpoint: report and figures in its directory.
+    from engine.robustness import main as robustness_main
+
+    assert robustness_main([f"run_dir={sweep_dir / '0'}", "corruptions=[jpeg,contrast]", "severities=[0,1,5]",
+                            "test_sets=[wilddeepfake]", "config.data.num_workers=0"]) == 0
+    report = json.loads((sweep_dir / "0" / "robustness.json").read_text())
+    assert set(report["metrics"]["wilddeepfake"]["jpeg"]) == {"0", "1", "5"}
+    assert (sweep_dir / "0" / "robustness" / "wilddeepfake_frame_auc.png").is_file()
