@@ -71,13 +71,15 @@ def compose_config(overrides: list[str], output_dir: Path, synthetic_root: Path 
 
 
 def run_one(overrides: list[str], epochs: int, seed: int, synthetic_root: Path | None) -> dict[str, dict[str, float]]:
-    """Test-set frame metrics of one demo training run."""
+    """Frame metrics of one demo training run: the validation set (training domains, the selected
+    checkpoint) as ``val``, then every test set."""
     with tempfile.TemporaryDirectory() as tmp:
         output_dir = Path(tmp)
         cfg = compose_config([*overrides, "scale=demo", f"trainer.max_epochs={epochs}", f"seed={seed}"], output_dir, synthetic_root)
         run(cfg)
         results = load_results(output_dir / "results.json")
-    return {name: {key: metrics["frame"][key] for key in REPORTED} for name, metrics in results["tests"].items()}
+    metrics = {"val": results["validation"]["metrics"], **results["tests"]}
+    return {name: {key: values["frame"][key] for key in REPORTED} for name, values in metrics.items()}
 
 
 def _mean_std(values: list[float]) -> str:
@@ -94,12 +96,18 @@ def main() -> None:
     parser.add_argument("--comparisons", nargs="+", default=list(COMPARISONS), choices=list(COMPARISONS))
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument("--lr", type=float, default=None,
+                        help="one learning rate for every detector (tiny random CLIPs need more than the papers' fine-tuning lr)")
     parser.add_argument("--synthetic-root", type=Path, default=None, help="reuse a synthetic data cache")
     parser.add_argument("--json", type=Path, default=None, help="also write all numbers here")
     args = parser.parse_args()
     everything: dict[str, dict[str, list[dict]]] = {}
     for comparison in args.comparisons:
         for label, overrides in COMPARISONS[comparison].items():
+            if args.lr is not None:
+                overrides = [*overrides, f"detector.optimizer.lr={args.lr}"]
+                if label == "suede":
+                    overrides.append(f"detector.new_parameter_lr={args.lr}")
             runs = [run_one(overrides, args.epochs, seed, args.synthetic_root) for seed in args.seeds]
             everything.setdefault(comparison, {})[label] = runs
             for test_set in runs[0]:

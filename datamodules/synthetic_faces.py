@@ -26,7 +26,7 @@ from PIL import Image, ImageDraw
 RGB = tuple[float, float, float]
 
 # Drawing happens at this multiple of the output resolution, then is box-downsampled.
-SUPERSAMPLE = 3
+SUPERSAMPLE = 2
 
 # Anchor skin tones from light to dark (linear interpolation between neighbours gives the rest).
 SKIN_TONE_ANCHORS: tuple[RGB, ...] = (
@@ -172,7 +172,7 @@ def sample_identity(rng: np.random.Generator) -> FaceIdentity:
         hairline=float(rng.uniform(0.45, 0.7)),
         beard=float(rng.uniform(0.15, 0.45)) if rng.random() < 0.2 else 0.0,
         glasses=bool(rng.random() < 0.12),
-        texture_strength=float(rng.uniform(0.02, 0.04)),
+        texture_strength=float(rng.uniform(0.018, 0.035)),
         texture_seed=int(rng.integers(2**31 - 1)),
     )
 
@@ -295,29 +295,29 @@ def _draw_face_layer(size: int, identity: FaceIdentity, pose: FramePose) -> tupl
     # Hair cap: the outline grown a little, cut off below the hairline (style decides the cut).
     hair_line_y = cy - half_h * identity.hairline
     if identity.hair_style != "bald":
-        hair = Image.new("L", (size, size), 0)
-        hair_draw = ImageDraw.Draw(hair)
-        cap = _head_outline(cx + feature_shift * 0.1, cy - half_h * 0.06, half_w * 1.08, half_h * 1.02, 0.0)
-        hair_draw.polygon(cap, fill=255)
+        # Hair = (grown outline) AND (above the hairline, or at the temples), minus the face below.
+        cap = Image.new("L", (size, size), 0)
+        ImageDraw.Draw(cap).polygon(
+            _head_outline(cx + feature_shift * 0.1, cy - half_h * 0.06, half_w * 1.08, half_h * 1.02, 0.0), fill=255
+        )
+        region = Image.new("L", (size, size), 0)
+        region_draw = ImageDraw.Draw(region)
         if identity.hair_style == "fringe":
-            cut = [(0, hair_line_y + half_h * 0.18), (size, hair_line_y + half_h * 0.18), (size, size), (0, size)]
+            region_draw.rectangle((0, 0, size, hair_line_y + half_h * 0.18), fill=255)
         elif identity.hair_style == "side_part":
-            cut = [(0, hair_line_y + half_h * 0.22), (size, hair_line_y - half_h * 0.05), (size, size), (0, size)]
+            region_draw.polygon([(0, 0), (size, 0), (size, hair_line_y - half_h * 0.05), (0, hair_line_y + half_h * 0.22)], fill=255)
         else:
-            cut = [(0, hair_line_y), (size, hair_line_y), (size, size), (0, size)]
-        inner_cut = _head_outline(cx + feature_shift * 0.15, cy + half_h * 0.1, half_w * 0.9, half_h, identity.jaw_narrowing)
-        hair_draw.polygon(cut, fill=0)
-        # Keep hair at the temples (sides of the face) above the ear line.
+            region_draw.rectangle((0, 0, size, hair_line_y), fill=255)
         for side in (-1, 1):
-            x_edge = cx + side * half_w * 1.06
-            hair_draw.polygon(
-                [(x_edge, cy - half_h * 0.8), (cx + side * half_w * 0.8, cy - half_h * 0.55), (x_edge, cy - half_h * 0.05)],
+            x_edge = cx + side * half_w * 1.2
+            region_draw.polygon(
+                [(x_edge, cy - half_h * 0.8), (cx + side * half_w * 0.8, cy - half_h * 0.55), (x_edge, cy - half_h * 0.1)],
                 fill=255,
             )
-        hair_draw.polygon(
-            [p for p in inner_cut if p[1] > hair_line_y + half_h * 0.2] or [(0, 0)],
-            fill=0,
-        )
+        hair = Image.fromarray(np.minimum(np.asarray(cap), np.asarray(region)), "L")
+        hair_draw = ImageDraw.Draw(hair)
+        inner_cut = _head_outline(cx + feature_shift * 0.15, cy + half_h * 0.1, half_w * 0.9, half_h, identity.jaw_narrowing)
+        hair_draw.polygon([p for p in inner_cut if p[1] > hair_line_y + half_h * 0.2] or [(0, 0)], fill=0)
         if identity.hair_style == "curly":
             for k in range(14):
                 angle = math.pi + math.pi * k / 13
@@ -436,8 +436,14 @@ def render_face(identity: FaceIdentity, scene: SceneSetup, pose: FramePose, size
     layer, masks = _draw_face_layer(canvas_size, identity, pose)
     center = (pose.center_x * canvas_size, pose.center_y * canvas_size)
     if abs(pose.roll_degrees) > 1e-3:
-        layer = layer.rotate(pose.roll_degrees, resample=Image.Resampling.BICUBIC, center=center)
-        masks = {n: m.rotate(pose.roll_degrees, resample=Image.Resampling.BILINEAR, center=center) for n, m in masks.items()}
+        # Bilinear is enough on the supersampled canvas; masks travel as channels of two images
+        # (rotation is the most expensive step of drawing).
+        layer = layer.rotate(pose.roll_degrees, resample=Image.Resampling.BILINEAR, center=center)
+        # RGBX, not RGBA: PIL premultiplies alpha when resampling RGBA, which would mix channels.
+        packed = Image.merge("RGBX", [masks[name] for name in MASK_NAMES[:4]])
+        packed = packed.rotate(pose.roll_degrees, resample=Image.Resampling.BILINEAR, center=center)
+        last = masks[MASK_NAMES[4]].rotate(pose.roll_degrees, resample=Image.Resampling.BILINEAR, center=center)
+        masks = {**dict(zip(MASK_NAMES[:4], packed.split())), MASK_NAMES[4]: last}
     canvas.alpha_composite(layer)
     image = np.asarray(_downsample(canvas.convert("RGB"), render_size), dtype=np.float32) / 255.0
     face_mask_small = np.asarray(_downsample(masks["face"], render_size), dtype=np.float32) / 255.0

@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 CLASSIFIERS = ("text", "linear")
 INFERENCE_PROMPTS = ("wildcard", "all")
 TEMPERATURE_MODES = ("sample", "text")
+SIS_WILDCARD_ROLES = ("negative", "positive", "exclude")
 DOMAIN_SOURCES = ("protocol", "fake_type")
 MIM_TARGETS = ("dvae", "pixels")
 INNER_LOSSES = ("cls", "sis")
@@ -121,6 +122,7 @@ class PromptSettings:
     tau_base: float = 0.07
     phi: float = 0.05
     temperature: str = "sample"  # sample: tau_{d_i} per sample (Eq. 11) | text: tau_j per text
+    sis_wildcard: str = "negative"  # the wildcard pair in L_sis: negative (Eq. 11) | positive | exclude
     init_std: float = 0.02
 
 
@@ -184,6 +186,7 @@ class GMDFNetwork(nn.Module):
         inference_prompts: str = "wildcard",
         mim_output_dim: int | None = None,
         train_text_encoder: bool = False,
+        train_image_encoder: bool = True,
     ):
         super().__init__()
         visual = clip.visual
@@ -239,6 +242,11 @@ class GMDFNetwork(nn.Module):
                     value.requires_grad_(False)
                 elif isinstance(value, nn.Module):
                     value.requires_grad_(False)
+        if not train_image_encoder:
+            # CLIP's own image weights stay as loaded; GM-DF's additions inside the blocks still train.
+            for name, parameter in visual.named_parameters():
+                if ".experts." not in name and ".norm_2.to_" not in name:
+                    parameter.requires_grad_(False)
 
     @staticmethod
     def _check_visual(visual: nn.Module) -> None:
@@ -410,6 +418,7 @@ class GMDFDetector(BaseDetector):
         domain_alignment: Mapping | None = None,
         meta: Mapping | None = None,
         train_text_encoder: bool = False,
+        train_image_encoder: bool = True,
         gradient_clip_val: float | None = None,
         **base_kwargs,
     ):
@@ -448,6 +457,7 @@ class GMDFDetector(BaseDetector):
             inference_prompts=inference_prompts,
             mim_output_dim=mim_output_dim,
             train_text_encoder=train_text_encoder,
+            train_image_encoder=train_image_encoder,
         )
         self.tokenizer: DiscreteVAE | None = None
         if self.components.mim and self.mim_settings.target == "dvae":
@@ -465,6 +475,7 @@ class GMDFDetector(BaseDetector):
             (inference_prompts in INFERENCE_PROMPTS, f"inference_prompts={inference_prompts!r}, expected one of {INFERENCE_PROMPTS}"),
             (int(num_domains) >= 1, f"num_domains={num_domains!r}, expected >= 1 training domains"),
             (self.prompt_settings.temperature in TEMPERATURE_MODES, f"prompt.temperature={self.prompt_settings.temperature!r}, expected one of {TEMPERATURE_MODES}"),
+            (self.prompt_settings.sis_wildcard in SIS_WILDCARD_ROLES, f"prompt.sis_wildcard={self.prompt_settings.sis_wildcard!r}, expected one of {SIS_WILDCARD_ROLES}"),
             (self.prompt_settings.tau_base > 0 and self.prompt_settings.phi >= 0, f"prompt.tau_base must be > 0 and prompt.phi >= 0, got {self.prompt_settings.tau_base}, {self.prompt_settings.phi}"),
             (self.mim_settings.target in MIM_TARGETS, f"mim.target={self.mim_settings.target!r}, expected one of {MIM_TARGETS}"),
             (self.mim_settings.strategy in MASK_STRATEGIES, f"mim.strategy={self.mim_settings.strategy!r}, expected one of {MASK_STRATEGIES}"),
@@ -545,7 +556,7 @@ class GMDFDetector(BaseDetector):
         if datamodule is not None and getattr(datamodule, "train_table", None) is not None:
             self._check_datamodule_domains(datamodule)
             if stage == "fit" and self.tokenizer is not None and not bool(self.tokenizer_ready):
-                self.prepare_tokenizer(datamodule)
+                self.prepare_tokenizer(datamodule, quick=bool(self.trainer.fast_dev_run))
         if stage == "fit" and self.tokenizer is not None and not bool(self.tokenizer_ready):
             raise RuntimeError(
                 "GMDFDetector: MIM with mim.target=dvae needs the dVAE tokenizer, and no datamodule with training data "
@@ -578,16 +589,22 @@ class GMDFDetector(BaseDetector):
         self.tokenizer.load_state_dict(tokenizer.state_dict())
         self.tokenizer_ready.fill_(True)
 
-    def prepare_tokenizer(self, datamodule: Any) -> tuple[Path, dict]:
-        """Load the dVAE for this datamodule's training frames from the cache, or train and cache it."""
+    def prepare_tokenizer(self, datamodule: Any, quick: bool = False) -> tuple[Path, dict]:
+        """Load the dVAE for this datamodule's training frames from the cache, or train and cache it.
+        ``quick`` (used under ``fast_dev_run``, which only checks that the code runs) trains it for at most
+        10 steps on 64 images; its settings differ, so it is cached apart from the real one."""
         if self.tokenizer is None:
             raise ValueError("GMDFDetector.prepare_tokenizer: this detector does not use a dVAE tokenizer")
         if not self.mim_settings.cache_dir:
             raise ValueError("GMDFDetector: detector.mim.cache_dir is not set (expected e.g. ${paths.cache_dir}/dvae)")
         trainer = getattr(self, "_trainer", None)
         files = datamodule.train_table["file"].tolist()
+        config = self.dvae_config
+        if quick:
+            config = replace(config, steps=min(config.steps, 10), max_images=min(config.max_images, 64))
+            log.warning("GM-DF: fast_dev_run, so the MIM tokenizer is trained for %d steps only", config.steps)
         model, path, payload = load_or_train_dvae(
-            self.mim_settings.cache_dir, files, self.input_size, self.normalization, self.network.patch_size, self.dvae_config,
+            self.mim_settings.cache_dir, files, self.input_size, self.normalization, self.network.patch_size, config,
             is_writer=trainer is None or trainer.is_global_zero,
             wait=None if trainer is None else trainer.strategy.barrier,
             device=trainer.strategy.root_device if trainer is not None else "cpu",
@@ -605,15 +622,26 @@ class GMDFDetector(BaseDetector):
         return functional_call(self.network, dict(params), (images, mode, domain_ids), kwargs)
 
     def sis_loss(self, output: NetworkOutput, labels: torch.Tensor, domains: torch.Tensor) -> torch.Tensor:
-        """L_sis (Eq. 11): cross-entropy of the image embedding against all (D+1) x 2 prompt embeddings, the
-        true (domain, class) pair as target, with the sample's temperature tau_{d_i} (or each text's own)."""
+        """L_sis (Eq. 11): cross-entropy of the image embedding against the (D+1) x 2 prompt embeddings with
+        the true (domain, class) pair as target, scaled by the sample's temperature tau_{d_i} (or each
+        text's own). ``prompt.sis_wildcard`` says what the wildcard pair (0, c) is: ``negative`` (Eq. 11 as
+        printed: in the denominator, never a target), ``positive`` (a second target beside (d, c), half the
+        probability mass each) or ``exclude`` (left out of the softmax)."""
         text, temperatures = output.text, output.temperatures
         flat = text.reshape(-1, text.shape[-1])
-        targets = (domains.long() + 1) * 2 + labels.long()
+        domains, labels = domains.long(), labels.long()
+        targets = (domains + 1) * 2 + labels
         if self.prompt_settings.temperature == "sample":
-            logits = image_text_logits(output.embedding, flat, 1.0) / temperatures[domains.long() + 1][:, None]
+            logits = image_text_logits(output.embedding, flat, 1.0) / temperatures[domains + 1][:, None]
         else:
             logits = image_text_logits(output.embedding, flat, (1.0 / temperatures).repeat_interleave(2))
+        wildcard = self.prompt_settings.sis_wildcard
+        if wildcard == "exclude":
+            return F.cross_entropy(logits[:, 2:], targets - 2)
+        if wildcard == "positive":
+            log_probs = logits.log_softmax(dim=1)
+            rows = torch.arange(labels.shape[0], device=labels.device)
+            return -(0.5 * log_probs[rows, targets] + 0.5 * log_probs[rows, labels]).mean()
         return F.cross_entropy(logits, targets)
 
     def mim_loss(self, images: torch.Tensor, mode: ExpertMode, domain_ids: torch.Tensor | None = None,

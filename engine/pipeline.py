@@ -112,6 +112,12 @@ def run(cfg: DictConfig) -> float | None:
         if trainer.is_global_zero:
             _write_outputs(cfg, output_dir, validation, tests, selected, how, objective_key, objective, model, started)
             _print_table(tests, f"{cfg.get('experiment_name') or cfg.task_name}: test metrics ({how})")
+            if cfg.get("robustness"):
+                # +robustness=default: the tested checkpoint under every corruption x severity.
+                from engine.robustness import evaluate_run, load_settings
+
+                settings = load_settings(OmegaConf.to_container(cfg.robustness, resolve=True))
+                evaluate_run(output_dir, settings, checkpoint=selected or "in-memory", model=model, datamodule=datamodule)
         return objective
     finally:
         _finish_wandb()

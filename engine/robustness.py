@@ -290,6 +290,9 @@ def plot_robustness(
             else:
                 severities, values = curve(report, test_set, panel, metric, level)
             axis.plot(severities, [v * scale for v in values], marker="o", label=label)
+        if scale == 100.0:  # rates: keep 100 % in view, so a flat curve does not look like a drop
+            lowest = np.nanmin([line.get_ydata().min() for line in axis.get_lines()] or [0.0])
+            axis.set_ylim(max(0.0, float(lowest) - 5.0) if np.isfinite(lowest) else 0.0, 101.0)
         axis.set_title("Average" if panel == "average" else CORRUPTIONS[panel].label, fontsize=9)
         axis.set_xticks(range(0, max(SEVERITIES) + 1))
         axis.set_xlabel("severity", fontsize=8)

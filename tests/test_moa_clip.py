@@ -7,12 +7,15 @@ from __future__ import annotations
 import functools
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 import torch
+from conftest import compose
 
 from detectors.backbones.clip import build_clip
 from detectors.backbones.clip_surgery import vision_blocks
 from detectors.moa_clip import MoAClipDetector, alternating_phase
+from engine.pipeline import run
 
 IMAGE_SIZE = 32
 WEIGHTS = {"attention_alignment": 1.0, "domain_prototype": 0.5, "cross_domain_similarity": 0.1}
@@ -133,6 +136,16 @@ def test_regularisers_are_reported_and_weighted(clip_file):
     assert single["attention_alignment"].item() == 0 and single["cross_domain_similarity"].item() == 0
 
 
+def test_training_step_logs_every_loss_component(clip_file, monkeypatch):
+    _, path = clip_file
+    model = _moa(path).train()
+    logged: dict[str, float] = {}
+    monkeypatch.setattr(model, "log", lambda name, value, **_: logged.__setitem__(name, float(value)))
+    loss = model.training_step(_batch(), 0)
+    assert {"train/loss", "train/loss_task"} | {f"train/loss_{name}" for name in WEIGHTS} <= set(logged)
+    assert logged["train/loss"] == pytest.approx(loss.item())
+
+
 def _trainer_with_domains(names: list[str]) -> SimpleNamespace:
     return SimpleNamespace(datamodule=SimpleNamespace(domain_names=names))
 
@@ -170,12 +183,8 @@ def test_setup_rejects_a_domain_count_that_disagrees_with_the_protocol(clip_file
         _moa(path, num_domain_adapters=None).setup("fit")
 
 
+@pytest.mark.slow
 def test_moa_clip_alternates_phases_per_epoch_end_to_end(tmp_path, synthetic_root):
-    import pandas as pd
-
-    from conftest import compose
-    from engine.pipeline import run
-
     overrides = ["experiment=moa_ffpp", "scale=demo", "trainer.max_epochs=2", "+trainer.limit_train_batches=2",
                  "trainer.log_every_n_steps=1"]
     run(compose(overrides, tmp_path, synthetic_root))

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import functools
 
+import pandas as pd
 import pytest
 import torch
+from conftest import compose
 
 from detectors.backbones.clip import build_clip
 from detectors.backbones.clip_surgery import select_layers, text_blocks, tokenize, vision_blocks
 from detectors.clip_text_head import ClipTextHead
 from detectors.suede import PLACEMENTS, SuedeDetector
+from engine.pipeline import run
+from evaluation.results import load_results
 
 IMAGE_SIZE = 32
 WEIGHTS = {"router_z": 1e-3, "load_balance": 1e-2}
@@ -105,6 +109,17 @@ def test_router_losses_are_returned_with_their_configured_names(clip_file):
     assert router.gate.gate.weight.grad is not None and router.gate.gate.weight.grad.abs().sum() > 0
 
 
+def test_training_step_logs_every_loss_component(clip_file, monkeypatch):
+    _, path = clip_file
+    model = _suede(path).train()
+    logged: dict[str, float] = {}
+    monkeypatch.setattr(model, "log", lambda name, value, **_: logged.__setitem__(name, float(value)))
+    batch = {"image": torch.randn(4, 3, IMAGE_SIZE, IMAGE_SIZE), "label": torch.tensor([0, 1, 0, 1])}
+    loss = model.training_step(batch, 0)
+    assert {"train/loss", "train/loss_task", "train/loss_router_z", "train/loss_load_balance"} <= set(logged)
+    assert logged["train/loss"] == pytest.approx(loss.item())
+
+
 def test_trainable_parts_and_learning_rates(clip_file):
     _, path = clip_file
     model = _suede(path, placement="text_visual_sue", train_visual_backbone=False, new_parameter_lr=1e-3, learnable_context=True)
@@ -183,13 +198,8 @@ def test_select_layers_rejects_unknown_groups_and_indices():
         select_layers([12], 12)
 
 
+@pytest.mark.slow
 def test_suede_trains_end_to_end_and_logs_router_losses(tmp_path, synthetic_root):
-    import pandas as pd
-
-    from conftest import compose
-    from engine.pipeline import run
-    from evaluation.results import load_results
-
     overrides = ["experiment=suede_uniattack_p1", "scale=demo", "trainer.max_epochs=1", "+trainer.limit_train_batches=3",
                  "trainer.log_every_n_steps=1"]
     run(compose(overrides, tmp_path, synthetic_root))
