@@ -85,7 +85,7 @@ class ForgeryRecipe:
     region: str = "inner"
     feather: float = 1.0  # blend-mask feathering in pixels at REFERENCE_SIZE
     colour_mismatch: float = 0.08  # per-channel gain spread of the pasted face
-    source_blur: float = 0.0  # face_swap: low-resolution synthesis (autoencoder) look
+    source_blur: float = 0.0  # face_swap / self_blend: smoother synthesised face (autoencoder, re-rendering)
     swap_identity: bool = False  # gan_upsampling: the synthesised region shows another person
     smooth_source: bool = False  # face_swap: the donor face is diffusion-smoothed first
     reenact: bool = False  # self_blend: the pasted copy has another expression (mouth, eyes)
@@ -96,6 +96,13 @@ class ForgeryRecipe:
     def __post_init__(self):
         if self.family not in FAMILIES:
             raise ValueError(f"ForgeryRecipe: unknown family {self.family!r}; expected one of {FAMILIES}")
+        if self.swap_identity and self.family != "gan_upsampling":
+            raise ValueError(f"ForgeryRecipe: swap_identity is a gan_upsampling option, not one of {self.family!r}")
+
+    @property
+    def needs_donor(self) -> bool:
+        """Whether the fake shows another person's face (a donor video is drawn for it)."""
+        return self.family == "face_swap" or self.swap_identity
 
 
 @dataclass(frozen=True)
@@ -129,12 +136,14 @@ class DomainDesign:
 SWAP_DEEPFAKES = ForgeryRecipe("face_swap", feather=1.0, colour_mismatch=0.1, source_blur=0.8)
 SWAP_GRAPHICS = ForgeryRecipe("face_swap", feather=0.4, colour_mismatch=0.21, source_blur=0.5)
 SWAP_REFINED = ForgeryRecipe("face_swap", feather=1.6, colour_mismatch=0.08, source_blur=0.6)
-REENACT_LOWER = ForgeryRecipe("self_blend", region="lower", feather=1.0, colour_mismatch=0.2, reenact=True)
+REENACT_LOWER = ForgeryRecipe(
+    "self_blend", region="lower", feather=1.0, colour_mismatch=0.2, source_blur=0.7, reenact=True
+)
 SELF_BLEND_INNER = ForgeryRecipe("self_blend", region="inner", feather=0.8, colour_mismatch=0.26)
 GAN_MOUTH = ForgeryRecipe("gan_upsampling", region="mouth", period=2, amplitude=0.2)
 GAN_SWAP = ForgeryRecipe("gan_upsampling", region="inner", period=2, amplitude=0.1, swap_identity=True)
 GAN_SWAP_COARSE = ForgeryRecipe("gan_upsampling", region="inner", period=4, amplitude=0.13, swap_identity=True)
-PRINT = ForgeryRecipe("print", region="all", amplitude=0.26)
+PRINT = ForgeryRecipe("print", region="all", amplitude=0.2)
 REPLAY = ForgeryRecipe("replay", region="all", amplitude=0.16)
 
 DOMAINS: dict[str, DomainDesign] = {
@@ -181,7 +190,11 @@ DOMAINS: dict[str, DomainDesign] = {
         ),
         {
             "DFAE": (ForgeryRecipe("face_swap", feather=1.2, colour_mismatch=0.12, source_blur=0.8),),
-            "MM-NN": (SELF_BLEND_INNER,),
+            "NTH": (
+                ForgeryRecipe(
+                    "self_blend", region="inner", feather=1.0, colour_mismatch=0.2, source_blur=0.9, reenact=True
+                ),
+            ),
             "FSGAN": (GAN_SWAP,),
         },
     ),
@@ -234,8 +247,8 @@ DOMAINS: dict[str, DomainDesign] = {
         ),
         {
             "physical": (PRINT, REPLAY),
-            "adversarial": (ForgeryRecipe("adversarial", region="all", amplitude=0.04),),
-            "digital": (SWAP_DEEPFAKES, GAN_SWAP),
+            "adversarial": (ForgeryRecipe("adversarial", region="all", amplitude=0.03),),
+            "digital": (SWAP_DEEPFAKES, GAN_SWAP, SELF_BLEND_INNER),
         },
     ),
     "jfsfdb": DomainDesign(
@@ -372,8 +385,8 @@ def plan_videos(seed: int, spec: SyntheticSpec) -> list[VideoPlan]:
                         identity=_person(domain, split, number, pool),
                         donor="",
                         recipe=None,
-                        timeline_key=(seed, domain_index, split_index, 0, number),
-                        artifact_key=(seed, domain_index, split_index, 0, number),
+                        timeline_key=(seed, domain_index, split_index, 0, number, 0),
+                        artifact_key=(seed, domain_index, split_index, 0, number, 1),
                         genuine_type=design.genuine_type,
                     )
                 )
@@ -381,7 +394,6 @@ def plan_videos(seed: int, spec: SyntheticSpec) -> list[VideoPlan]:
                 for number in range(per_type):
                     original = type_index * per_type + number
                     recipe = recipes[number % len(recipes)]
-                    needs_donor = recipe.family == "face_swap" or recipe.swap_identity
                     plans.append(
                         VideoPlan(
                             domain=domain,
@@ -389,10 +401,10 @@ def plan_videos(seed: int, spec: SyntheticSpec) -> list[VideoPlan]:
                             split=split,
                             number=number,
                             identity=_person(domain, split, original, pool),
-                            donor=_person(domain, split, original + 1 + number % (pool - 1), pool) if needs_donor else "",
+                            donor=_person(domain, split, original + 1 + number % (pool - 1), pool) if recipe.needs_donor else "",
                             recipe=recipe,
-                            timeline_key=(seed, domain_index, split_index, 0, original),
-                            artifact_key=(seed, domain_index, split_index, type_index + 1, number),
+                            timeline_key=(seed, domain_index, split_index, 0, original, 0),
+                            artifact_key=(seed, domain_index, split_index, type_index + 1, number, 1),
                             genuine_type=design.genuine_type,
                             original=original,
                         )
@@ -436,7 +448,7 @@ def _region(frame: RenderedFace, region: str) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class _VideoArtifact:
+class ArtifactDraws:
     """The per-video random draws of a recipe (fixed across the frames of the video)."""
 
     colour_gain: tuple[float, float, float]
@@ -450,14 +462,15 @@ class _VideoArtifact:
     moire: tuple[float, float, float]  # frequency, angle, beat
 
 
-def _draw_video_artifact(recipe: ForgeryRecipe, size: int, rng: np.random.Generator) -> _VideoArtifact:
+def draw_artifact(recipe: ForgeryRecipe, size: int, rng: np.random.Generator) -> ArtifactDraws:
+    """Draw a video's artifact parameters once, so every frame of a fake is forged alike."""
     pattern = None
     if recipe.family == "gan_upsampling":
         pattern = art.upsampling_pattern(recipe.period, rng)
     elif recipe.family == "adversarial":
         pattern = art.adversarial_pattern((size, size), rng)
     shift = rng.uniform(0.5, 1.5, 2) * rng.choice([-1.0, 1.0], 2) * size / REFERENCE_SIZE
-    return _VideoArtifact(
+    return ArtifactDraws(
         colour_gain=_colour_gain(rng, recipe.colour_mismatch),
         scale=float(rng.uniform(1.04, 1.1)),
         shift=(float(shift[0]), float(shift[1])),
@@ -474,7 +487,7 @@ def apply_recipe(
     recipe: ForgeryRecipe,
     frame: RenderedFace,
     donor: RenderedFace | None,
-    variation: _VideoArtifact,
+    variation: ArtifactDraws,
     strength: float,
 ) -> np.ndarray:
     """Make one fake frame from a genuine ``frame`` (``donor``: the other face, where needed)."""
@@ -482,9 +495,9 @@ def apply_recipe(
     image, mask = frame.image, _region(frame, recipe.region)
     feather = _scaled(recipe.feather, size)
     gain = tuple(1 + (g - 1) * strength for g in variation.colour_gain)
-    if recipe.family in ("face_swap", "gan_upsampling") and (recipe.family == "face_swap" or recipe.swap_identity):
+    if recipe.needs_donor:
         if donor is None:
-            raise ValueError(f"apply_recipe: {recipe.family} with swap needs a donor frame, got None")
+            raise ValueError(f"apply_recipe: {recipe.family} shows another person's face and needs a donor frame, got None")
         source = donor.image
         if recipe.smooth_source:
             source = art.diffusion_smoothing(source, donor.masks["face"], sigma=_scaled(1.4, size), edge_threshold=0.06)
@@ -501,8 +514,10 @@ def apply_recipe(
             if donor is None:
                 raise ValueError("apply_recipe: a reenactment needs the frame with the other expression, got None")
             source, mask = donor.image, np.maximum(mask, _region(donor, recipe.region))
+        # SBI draws sharpen or blur at random; a re-rendering method has a known smoother output.
+        sharpen = -_scaled(recipe.source_blur, size) if recipe.source_blur > 0 else variation.sharpen
         return art.self_blend(
-            image, mask, variation.scale, variation.shift, gain, feather, variation.sharpen, source  # type: ignore[arg-type]
+            image, mask, variation.scale, variation.shift, gain, feather, sharpen, source  # type: ignore[arg-type]
         )
     if recipe.family == "diffusion_smoothing":
         return art.diffusion_smoothing(
@@ -556,7 +571,7 @@ def render_video(plan: VideoPlan, seed: int, spec: SyntheticSpec) -> list[np.nda
     cast = tuple(c * (1 + timeline.normal(0, 0.02)) for c in style.colour_cast)
     quality = None if style.jpeg_quality is None else int(timeline.integers(style.jpeg_quality[0], style.jpeg_quality[1] + 1))
     noise_std = float(timeline.uniform(*style.noise))
-    variation = _draw_video_artifact(plan.recipe, size, own) if plan.recipe else None
+    variation = draw_artifact(plan.recipe, size, own) if plan.recipe else None
     frames = []
     for index in range(spec.frames_per_video):
         if index:

@@ -151,6 +151,9 @@ class MetaSettings:
     meta_test_domains: int = 1
     inner_losses: Sequence[str] = ("cls", "sis")
     inner_max_grad_norm: float | None = None
+    # MLDG's meta-train term: the outer loss also counts the inner losses (their graph already exists),
+    # so theta_O learns from every sample of the batch; 0 = Eq. 15 as written (meta-test only).
+    meta_train_weight: float = 0.0
 
 
 # -- the network -----------------------------------------------------------------------------------
@@ -722,9 +725,11 @@ class GMDFDetector(BaseDetector):
         fast: Mapping[str, torch.Tensor],
         inner_output: NetworkOutput | None = None,
         inner_domains: torch.Tensor | None = None,
+        inner_losses: Mapping[str, torch.Tensor] | None = None,
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Eq. 14 on the meta-test samples, seen as an unknown domain (aggregated experts) with the
-        inner-updated theta_E ``fast``: ``(total, components)`` as the base weighs them."""
+        inner-updated theta_E ``fast``: ``(total, components)`` as the base weighs them, plus
+        ``meta.meta_train_weight`` times the first inner step's losses (``inner_losses``) when set."""
         with self._twice_differentiable_attention():
             output = self._run(images, "aggregate", None, fast)
             mim = self.mim_loss(images, "aggregate", None, fast) if self.components.mim else None
@@ -737,7 +742,13 @@ class GMDFDetector(BaseDetector):
                 embeddings = torch.cat([inner_output.embedding, embeddings])
                 ids = torch.cat([inner_domains, domains])
             aux["da"] = self.alignment_loss(embeddings, ids)
-        return self.combine_losses(DetectorOutput(logits=output.logits, aux_losses=aux), {"label": labels})
+        total, components = self.combine_losses(DetectorOutput(logits=output.logits, aux_losses=aux), {"label": labels})
+        weight = self.meta_settings.meta_train_weight
+        if weight and inner_losses:
+            meta_train = sum(value.float() for value in inner_losses.values())
+            components["meta_train"] = meta_train
+            total = total + weight * meta_train
+        return total, components
 
     @torch.no_grad()
     def commit_domain_parameters(self, fast: Mapping[str, torch.Tensor]) -> None:
@@ -754,7 +765,7 @@ class GMDFDetector(BaseDetector):
         train_rows, test_rows = split_meta_batch(domains, self.meta_settings.meta_test_domains)
         fast, inner_losses, inner_output = self.meta_inner_update(images[train_rows], labels[train_rows], domains[train_rows])
         total, components = self.meta_outer_losses(
-            images[test_rows], labels[test_rows], domains[test_rows], fast, inner_output, domains[train_rows]
+            images[test_rows], labels[test_rows], domains[test_rows], fast, inner_output, domains[train_rows], inner_losses
         )
         optimizer = self.optimizers()
         optimizer.zero_grad()

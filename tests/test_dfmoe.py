@@ -259,8 +259,17 @@ def test_demo_config_builds_and_a_64px_forward_is_fast(tmp_path):
     assert min(step_seconds) < 1.0, f"a 64 px training step of 8 images took {min(step_seconds):.2f} s of CPU"
 
 
-# Measured on the 2-core CPU machine (seed 0, scale=demo, 4 epochs): in-domain FF++ frame AUC ~MEASURED.
-DEMO_IN_DOMAIN_AUC = 0.9
+# Measured on the 2-core CPU machine (seed 0, synthetic generator version 4, the settings below): best
+# validation (in-domain) frame AUC 0.675, FF++ test 0.770 (0.659 / 0.616 in an earlier run with another
+# thread count); the EfficientNet-B4 baseline (experiment=baseline_multidomain, 4 epochs) reaches
+# 0.725 / 0.645 there. Re-measure when the synthetic data changes.
+DEMO_VAL_AUC = 0.58
+DEMO_FFPP_AUC = 0.55
+# Three experts and lr 1e-3 for 6 epochs: the multi-domain protocol has the most synthetic training data.
+DEMO_OVERRIDES = [
+    "experiment=dfmoe_ffpp", "scale=demo", "protocol=multidomain_leave_wdf", "detector.num_experts=3",
+    "detector.optimizer.lr=1e-3", "trainer.max_epochs=6",
+]
 
 
 @pytest.mark.slow
@@ -270,9 +279,9 @@ def test_dfmoe_learns_on_the_embedded_data(tmp_path, synthetic_root):
     from engine.pipeline import run
     from evaluation.results import load_results
 
-    cfg = compose(["experiment=dfmoe_ffpp", "scale=demo", "protocol=ffpp_within_domain"], tmp_path, synthetic_root)
-    run(cfg)
+    run(compose(DEMO_OVERRIDES, tmp_path, synthetic_root))
     results = load_results(tmp_path / "results.json")
     aucs = {name: round(t["frame"]["auc"], 4) for name, t in results["tests"].items()}
-    print(aucs)
-    assert results["tests"]["ffpp"]["frame"]["auc"] >= DEMO_IN_DOMAIN_AUC, aucs
+    val_auc = results["validation"]["metrics"]["frame"]["auc"]
+    print("validation", round(val_auc, 4), "tests", aucs)
+    assert val_auc >= DEMO_VAL_AUC and aucs["ffpp"] >= DEMO_FFPP_AUC, (val_auc, aucs)

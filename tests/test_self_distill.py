@@ -157,8 +157,16 @@ def test_chain_config_checks(tmp_path):
     assert gen_cfg.callbacks.model_checkpoint.dirpath == str(tmp_path / "gen2" / "checkpoints")
 
 
-# Measured on the 2-core CPU machine (seed 0, scale=demo): FF++ frame AUC ~MEASURED for both generations.
-DEMO_IN_DOMAIN_AUC = 0.9
+# Measured on the 2-core CPU machine (synthetic generator version 4, the settings below): best validation
+# frame AUC 0.713 for the teacher (seed 0) and 0.565 for student 1 (seed 1; FF++ test 0.663 / 0.538). At
+# demo scale the seed moves the AUC by more than distillation does, so the student's bar is "clearly above
+# chance" (a KD term that pulled it the wrong way would break it). Re-measure when the data changes.
+DEMO_TEACHER_VAL_AUC = 0.6
+DEMO_STUDENT_VAL_AUC = 0.52
+DEMO_OVERRIDES = [
+    "experiment=dtn_self_distill", "scale=demo", "self_distill.generations=1", "protocol=multidomain_leave_wdf",
+    "detector.optimizer.lr=1e-3", "trainer.max_epochs=6",
+]
 
 
 @pytest.mark.slow
@@ -167,8 +175,7 @@ def test_chain_at_demo_scale_trains_a_teacher_and_a_distilled_student(tmp_path, 
 
     import pandas as pd
 
-    overrides = ["experiment=dtn_self_distill", "scale=demo", "self_distill.generations=1", "protocol=ffpp_within_domain"]
-    cfg = compose(overrides, tmp_path, synthetic_root)
+    cfg = compose(DEMO_OVERRIDES, tmp_path, synthetic_root)
     run_self_distillation(cfg)
     summary = json.loads((tmp_path / SELF_DISTILL_FILE_NAME).read_text())
     entries = summary["entries"]
@@ -183,6 +190,6 @@ def test_chain_at_demo_scale_trains_a_teacher_and_a_distilled_student(tmp_path, 
     digest = hashlib.sha256(checkpoints[0].read_bytes()).hexdigest()
     run_self_distillation(cfg)  # finished generations are reused: nothing retrains, the teacher file is intact
     assert hashlib.sha256(checkpoints[0].read_bytes()).hexdigest() == digest
-    aucs = [e["tests"]["ffpp"]["frame"]["auc"] for e in entries]
-    print(aucs)
-    assert min(aucs) >= DEMO_IN_DOMAIN_AUC, aucs
+    val_aucs = [e["validation"]["frame"]["auc"] for e in entries]
+    print("validation", val_aucs, "ffpp", [e["tests"]["ffpp"]["frame"]["auc"] for e in entries])
+    assert val_aucs[0] >= DEMO_TEACHER_VAL_AUC and val_aucs[1] >= DEMO_STUDENT_VAL_AUC, val_aucs
