@@ -17,10 +17,10 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from engine.pipeline import run
+    from engine.pipeline import run_job
     from sweeps.failures import run_fail_soft
 
-    return run_fail_soft(run, cfg)
+    return run_fail_soft(run_job, cfg)
 
 
 if __name__ == "__main__":

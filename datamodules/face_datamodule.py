@@ -75,7 +75,9 @@ class FaceDataModule(L.LightningDataModule):
     # -- records -------------------------------------------------------------------------------
     def _dataset_records(self, name: str) -> pd.DataFrame:
         if name not in self._records_cache:
-            self._records_cache[name] = load_dataset_records(name, self.datasets_cfg[name], self.source, self.synthetic)
+            self._records_cache[name] = load_dataset_records(
+                name, self.datasets_cfg[name], self.source, self.synthetic
+            )
         return self._records_cache[name]
 
     def _item_records(self, item: ProtocolItem) -> pd.DataFrame:
@@ -117,17 +119,25 @@ class FaceDataModule(L.LightningDataModule):
             return
         self.train_table = self._group_records(self.protocol.train, "train")
         val_table = self._group_records(self.protocol.val, "val")
-        test_tables = {name: self._group_records(items, f"test.{name}") for name, items in self.protocol.test.items()}
+        test_tables = {
+            name: self._group_records(items, f"test.{name}") for name, items in self.protocol.test.items()
+        }
         self.domain_names = list(dict.fromkeys(i.domain_name for i in self.protocol.train))
-        all_types = pd.concat([self.train_table["type"], val_table["type"], *(t["type"] for t in test_tables.values())])
+        all_types = pd.concat(
+            [self.train_table["type"], val_table["type"], *(t["type"] for t in test_tables.values())]
+        )
         self.type_names = sorted(all_types.unique())
         self._check_leakage(val_table, test_tables)
         self.val_set = self._eval_set("val", val_table)
         self.test_sets = [self._eval_set(name, table) for name, table in test_tables.items()]
         log.info(
             "protocol %s: train %d frames / %d videos (domains %s), val %d frames, test sets %s",
-            self.protocol.name, len(self.train_table), self.train_table["video_id"].nunique(), self.domain_names,
-            len(self.val_set.frames), {s.name: len(s.frames) for s in self.test_sets},
+            self.protocol.name,
+            len(self.train_table),
+            self.train_table["video_id"].nunique(),
+            self.domain_names,
+            len(self.val_set.frames),
+            {s.name: len(s.frames) for s in self.test_sets},
         )
 
     def _check_leakage(self, val_table: pd.DataFrame, test_tables: Mapping[str, pd.DataFrame]) -> None:

@@ -9,12 +9,13 @@ to put evaluation predictions back together across DDP ranks).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, Sampler, get_worker_info
 
 from datamodules.frame_sampling import stratified_positions, uniform_positions
 
@@ -24,8 +25,12 @@ class UnreadableImageError(RuntimeError):
 
 
 def load_rgb(path: str) -> Image.Image:
+    """The decoded image as RGB; an RGB file is returned as decoded, without the copy convert makes."""
     try:
         with Image.open(path) as image:
+            if image.mode == "RGB":
+                image.load()  # decode now: the file closes when the block ends
+                return image
             return image.convert("RGB")
     except (FileNotFoundError, UnidentifiedImageError, OSError) as error:
         raise UnreadableImageError(
@@ -34,13 +39,40 @@ def load_rgb(path: str) -> Image.Image:
         ) from error
 
 
+@contextmanager
+def per_sample_threads():
+    """Run per-image work on one intra-op thread in the main process, as DataLoader workers do.
+
+    Decoding and transforming one 256 px crop is about a millisecond of work; splitting it over
+    torch's intra-op threads only adds fork-join waits, and on a busy machine those waits
+    dominate: on the shared 2-core machine the training transform took 53 ms per image with 2
+    threads against 1.3 ms with one (docs/DATASETS.md, "Loader throughput"). DataLoader workers
+    already run with one thread; with ``num_workers=0`` the samples are made in the main process,
+    so the thread count is lowered for the batch and restored afterwards (the training step,
+    which runs between batches, keeps all its threads).
+    """
+    threads = torch.get_num_threads()
+    if get_worker_info() is not None or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 class FrameTable(Dataset):
     """A table of frames (one row per frame, with an absolute ``file`` column) as a dataset."""
 
-    def __init__(self, table: pd.DataFrame, transform: Callable, domain_ids: dict[str, int], type_ids: dict[str, int]):
+    def __init__(
+        self, table: pd.DataFrame, transform: Callable, domain_ids: dict[str, int], type_ids: dict[str, int]
+    ):
         self.table = table.reset_index(drop=True)
         self.transform = transform
-        self.video_names, video_codes = np.unique(self.table["video_id"].to_numpy(dtype=str), return_inverse=True)
+        self.video_names, video_codes = np.unique(
+            self.table["video_id"].to_numpy(dtype=str), return_inverse=True
+        )
         self._files = self.table["file"].to_numpy(dtype=str)
         self._labels = self.table["label"].to_numpy(dtype=np.int64)
         self._domains = self.table["domain"].map(lambda d: domain_ids.get(d, -1)).to_numpy(dtype=np.int64)
@@ -50,16 +82,23 @@ class FrameTable(Dataset):
     def __len__(self) -> int:
         return len(self.table)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
+        """One sample: the transformed image and its ids as Python ints (collation turns each
+        field into one int64 tensor per batch, cheaper than stacking a 0-d tensor per sample)."""
         image = self.transform(load_rgb(self._files[index]))
         return {
             "image": image,
-            "label": torch.tensor(self._labels[index]),
-            "domain": torch.tensor(self._domains[index]),
-            "type": torch.tensor(self._types[index]),
-            "video": torch.tensor(self._videos[index]),
-            "index": torch.tensor(index),
+            "label": int(self._labels[index]),
+            "domain": int(self._domains[index]),
+            "type": int(self._types[index]),
+            "video": int(self._videos[index]),
+            "index": int(index),
         }
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, torch.Tensor | int]]:
+        """The samples of one batch (DataLoader calls this instead of one ``__getitem__`` each)."""
+        with per_sample_threads():
+            return [self[index] for index in indices]
 
 
 def video_groups(table: pd.DataFrame) -> list[np.ndarray]:
@@ -108,7 +147,9 @@ class TrainFrameSampler(Sampler[int]):
             video_labels = np.array([labels[g[0]] for g in self.groups])
             counts = {c: int((video_labels == c).sum()) for c in (0, 1)}
             if min(counts.values()) == 0:
-                raise ValueError(f"data.balance='oversample' needs both classes in the training set, got video counts {counts}")
+                raise ValueError(
+                    f"data.balance='oversample' needs both classes in the training set, got video counts {counts}"
+                )
             minority = min(counts, key=counts.get)
             factor = counts[1 - minority] / counts[minority]
             # Whole repeats plus a deterministic share of one more, so the classes match closely.
@@ -116,7 +157,9 @@ class TrainFrameSampler(Sampler[int]):
             idx = np.flatnonzero(video_labels == minority)
             self.repeats[idx] = base
             self.repeats[idx[: int(round(extra * len(idx)))]] += 1
-        per_video = np.array([min(len(g), frames_per_video) if frames_per_video > 0 else len(g) for g in self.groups])
+        per_video = np.array(
+            [min(len(g), frames_per_video) if frames_per_video > 0 else len(g) for g in self.groups]
+        )
         self.total = int((per_video * self.repeats).sum())
         self.per_rank = self.total // world_size
 

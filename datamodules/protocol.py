@@ -48,10 +48,14 @@ def _item(raw: object, where: str) -> ProtocolItem:
     if isinstance(raw, str):
         raise ProtocolError(f"{where}: expected a mapping with 'dataset' and 'split', got the string {raw!r}")
     if not isinstance(raw, Mapping):
-        raise ProtocolError(f"{where}: expected a mapping with 'dataset' and 'split', got {type(raw).__name__}")
+        raise ProtocolError(
+            f"{where}: expected a mapping with 'dataset' and 'split', got {type(raw).__name__}"
+        )
     unknown = set(raw) - {"dataset", "split", "types", "exclude_types", "domain"}
     if unknown:
-        raise ProtocolError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: dataset, split, types, exclude_types, domain")
+        raise ProtocolError(
+            f"{where}: unknown key(s) {sorted(unknown)}; allowed: dataset, split, types, exclude_types, domain"
+        )
     if "dataset" not in raw or "split" not in raw:
         raise ProtocolError(f"{where}: each item needs 'dataset' and 'split', got {dict(raw)}")
     split = str(raw["split"])
@@ -80,7 +84,9 @@ def parse_protocol(raw: Mapping, known_datasets: Sequence[str]) -> Protocol:
     name = str(raw.get("name", "<unnamed protocol>"))
     for key in ("train", "val"):
         if not raw.get(key):
-            raise ProtocolError(f"protocol {name!r}: '{key}' is empty; a protocol needs train and validation data")
+            raise ProtocolError(
+                f"protocol {name!r}: '{key}' is empty; a protocol needs train and validation data"
+            )
     test_raw = raw.get("test") or {}
     if not isinstance(test_raw, Mapping):
         raise ProtocolError(f"protocol {name!r}: 'test' must map test-set names to items, got {test_raw!r}")

@@ -14,7 +14,9 @@ NORMALIZATION: dict[str, tuple[tuple[float, float, float], tuple[float, float, f
 }
 
 
-def build_transform(image_size: int, normalization: str, train: bool, augment: Mapping | None = None) -> v2.Compose:
+def build_transform(
+    image_size: int, normalization: str, train: bool, augment: Mapping | None = None
+) -> v2.Compose:
     """Resize to ``image_size`` and normalise; training adds the configured light augmentation."""
     if normalization not in NORMALIZATION:
         raise ValueError(f"normalization {normalization!r} unknown; expected one of {sorted(NORMALIZATION)}")

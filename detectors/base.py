@@ -31,6 +31,11 @@ class BaseDetector(L.LightningModule):
     """``optimizer``/``scheduler`` are partials from config (``_partial_: true``);
     ``aux_loss_weights`` maps each auxiliary loss the detector returns to its weight."""
 
+    # True where a training step can leave trainable parameters without a gradient (sparse expert
+    # routing, phase-wise optimisation, meta-learning's inner-loop parameters): under DDP the pipeline
+    # then uses ``ddp_find_unused_parameters_true`` instead of ``ddp`` (engine.pipeline.ddp_strategy).
+    ddp_find_unused_parameters: bool = False
+
     def __init__(
         self,
         optimizer: Callable[..., torch.optim.Optimizer],
@@ -132,7 +137,8 @@ class BaseDetector(L.LightningModule):
     def _full_evaluation(self, stage: str) -> bool:
         trainer = self.trainer
         limit = trainer.limit_val_batches if stage == "validate" else trainer.limit_test_batches
-        return not trainer.fast_dev_run and (limit == 1.0 or limit is None)
+        # Lightning: a float is a fraction of the batches, an int a number of batches (1 = one batch).
+        return not trainer.fast_dev_run and (limit is None or (isinstance(limit, float) and limit == 1.0))
 
     def _collect(self, stage: str) -> dict[str, dict]:
         """Gather each set's scores across ranks and compute its metrics."""

@@ -47,6 +47,8 @@ class DFMoE(BaseDetector):
     ``num_experts`` (Table 6, 2..6), ``fusion`` (Table 7), ``augmentation`` and ``num_experts=1`` (Table 8:
     augmentation only = one expert, experts only = ``augmentation: false``)."""
 
+    ddp_find_unused_parameters = True  # only the top-K experts of a batch's samples get gradients
+
     def __init__(
         self,
         gate_backbone: str = "legacy_xception",

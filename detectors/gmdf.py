@@ -404,6 +404,10 @@ class GMDFNetwork(nn.Module):
 class GMDFDetector(BaseDetector):
     """GM-DF on the shared base; see the module docstring and ``conf/detector/gmdf.yaml``."""
 
+    # The outer loss sees the inner-updated copies of the domain parameters, never the parameters
+    # themselves, and a batch may miss a training domain's expert.
+    ddp_find_unused_parameters = True
+
     def __init__(
         self,
         model_name: str = "ViT-B-16",

@@ -79,6 +79,8 @@ def alternating_phase(epoch: int, step: int, period: int, unit: str = "epoch", p
 class MoAClipDetector(BaseDetector):
     """Frozen CLIP ViT + Mixture-of-Adapters + linear (or MLP) head; logits ``(B,)``."""
 
+    ddp_find_unused_parameters = True  # the router is unused in the adapter phase, the adapters in the router phase
+
     def __init__(
         self,
         model_name: str = "ViT-B-16",

@@ -103,6 +103,8 @@ class SuedeDetector(BaseDetector):
     optimiser's).
     """
 
+    ddp_find_unused_parameters = True  # an expert that no token of a batch was routed to has no gradient
+
     def __init__(
         self,
         model_name: str = "ViT-B-16",

@@ -47,6 +47,15 @@ def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
     return [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c]
 
 
+def ddp_strategy(strategy: object, model: L.LightningModule) -> str | None:
+    """``ddp_find_unused_parameters_true`` in place of plain ``ddp`` for a detector whose steps can leave
+    parameters without gradients (``ddp_find_unused_parameters``); None: keep the configured strategy."""
+    if strategy == "ddp" and getattr(model, "ddp_find_unused_parameters", False):
+        log.info("%s leaves some parameters without gradients in a step: DDP finds unused parameters", type(model).__name__)
+        return "ddp_find_unused_parameters_true"
+    return None
+
+
 def _checkpoint_to_test(trainer: L.Trainer, which: str) -> tuple[str | None, str]:
     """The checkpoint the results describe, and how it was chosen."""
     if which not in {"best", "last"}:
@@ -95,7 +104,10 @@ def run(cfg: DictConfig) -> float | None:
 
     datamodule = instantiate(cfg.data, _convert_="all")
     model = instantiate(cfg.detector, _convert_="all")
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=build_callbacks(cfg), logger=build_loggers(cfg, output_dir))
+    strategy = ddp_strategy(OmegaConf.select(cfg, "trainer.strategy"), model)
+    trainer: L.Trainer = instantiate(
+        cfg.trainer, callbacks=build_callbacks(cfg), logger=build_loggers(cfg, output_dir), **({"strategy": strategy} if strategy else {})
+    )
     try:
         resume = resolve_resume(cfg.get("ckpt_path", "auto"), output_dir)
         if resume:
@@ -110,7 +122,8 @@ def run(cfg: DictConfig) -> float | None:
         objective_key = str(cfg.get("objective", "val/auc"))
         objective = _objective(validation, objective_key)
         if trainer.is_global_zero:
-            _write_outputs(cfg, output_dir, validation, tests, selected, how, objective_key, objective, model, started)
+            cost = measure_model_cost(cfg, model, str(trainer.precision)) if cfg.get("evaluate_cost") else None
+            _write_outputs(cfg, output_dir, validation, tests, selected, how, objective_key, objective, model, started, cost)
             _print_table(tests, f"{cfg.get('experiment_name') or cfg.task_name}: test metrics ({how})")
             if cfg.get("robustness"):
                 # +robustness=default: the tested checkpoint under every corruption x severity.
@@ -121,6 +134,22 @@ def run(cfg: DictConfig) -> float | None:
         return objective
     finally:
         _finish_wandb()
+
+
+PIPELINES = ("standard", "self_distill")
+
+
+def run_job(cfg: DictConfig) -> float | None:
+    """What ``run.py`` runs: ``cfg.pipeline`` picks ``standard`` (:func:`run`: one fit -> select -> test)
+    or ``self_distill`` (DTN's generation chain, :func:`engine.self_distill.run_self_distillation`)."""
+    name = str(cfg.get("pipeline", "standard"))
+    if name == "standard":
+        return run(cfg)
+    if name == "self_distill":
+        from engine.self_distill import run_self_distillation
+
+        return run_self_distillation(cfg)
+    raise ValueError(f"pipeline={name!r} unknown; expected one of {list(PIPELINES)}")
 
 
 def _objective(validation: dict[str, dict], key: str) -> float | None:
@@ -137,7 +166,29 @@ def _objective(validation: dict[str, dict], key: str) -> float | None:
     return float(metrics[metric])
 
 
-def _write_outputs(cfg, output_dir: Path, validation, tests, selected, how, objective_key, objective, model, started) -> None:
+AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
+
+
+def measure_model_cost(cfg: DictConfig, model: L.LightningModule, precision: str) -> dict[str, Any]:
+    """``evaluation.cost.measure_cost`` of the tested model on its device, under the run's autocast dtype."""
+    from evaluation.cost import measure_cost
+
+    settings = cfg.get("cost") or {}
+    cost = measure_cost(
+        model,
+        batch_size=int(settings.get("batch_size", 1)),
+        warmup=int(settings.get("warmup", 3)),
+        repeats=int(settings.get("repeats", 10)),
+        dtype=AUTOCAST_DTYPES.get(precision, torch.float32),
+    )
+    log.info(
+        "cost: %.2f M parameters (%.2f M trainable), %.3f GFLOPs and %.2f ms per image on %s",
+        cost["params_total_m"], cost["params_trainable_m"], cost["gflops_per_image"], cost["latency_ms_per_image"], cost["device"],
+    )
+    return cost
+
+
+def _write_outputs(cfg, output_dir: Path, validation, tests, selected, how, objective_key, objective, model, started, cost=None) -> None:
     """Predictions first, results.json last: a results.json only exists once everything is on disk."""
     for name, result in {**{f"val_{k}": v for k, v in validation.items()}, **tests}.items():
         write_predictions(predictions_path(output_dir, name), result["predictions"])
@@ -164,6 +215,8 @@ def _write_outputs(cfg, output_dir: Path, validation, tests, selected, how, obje
         "frames": {name: len(r["predictions"]) for name, r in {**validation, **tests}.items()},
         "videos": {name: int(r["predictions"]["video_id"].nunique()) for name, r in {**validation, **tests}.items()},
     }
+    if cost is not None:
+        extra["cost"] = cost
     results = build_results(
         config=OmegaConf.to_container(cfg, resolve=True),
         validation=validation_block,

@@ -72,9 +72,17 @@ def build_ffpp(
     methods: tuple[str, ...] = FFPP_METHODS,
     pairs: dict[str, list[tuple[str, str]]] | None = None,
     write_video: VideoWriter = touch,
+    masks: str = "some",
+    write_mask: VideoWriter = touch,
 ) -> dict[str, list[tuple[str, str]]]:
-    """FF++ originals + fakes for every pair (a_b and b_a) and the three split JSONs at root."""
-    pairs = pairs or FFPP_PAIRS
+    """FF++ originals + fakes for every pair (a_b and b_a) and the three split JSONs at root.
+
+    ``masks``: "some" writes the mask video of fake a_b only (b_a lacks one), "all" of every
+    fake, "none" no masks folder; FaceShifter never gets masks, as in the release.
+    """
+    if masks not in ("some", "all", "none"):
+        raise ValueError(f"masks must be some, all or none, got {masks!r}")
+    pairs = pairs if pairs is not None else FFPP_PAIRS
     for split, split_pairs in pairs.items():
         write_text(root / f"{split}.json", json.dumps([list(p) for p in split_pairs]))
         for first, second in split_pairs:
@@ -92,8 +100,11 @@ def build_ffpp(
                         / "videos"
                         / f"{stem}.mp4"
                     )
-                # masks exist for most methods and must be ignored
-                touch(root / "manipulated_sequences" / method / "masks/videos" / f"{first}_{second}.mp4")
+                if masks == "none" or method == "FaceShifter":
+                    continue
+                mask_stems = [f"{first}_{second}"] + ([f"{second}_{first}"] if masks == "all" else [])
+                for stem in mask_stems:
+                    write_mask(root / "manipulated_sequences" / method / "masks/videos" / f"{stem}.mp4")
     return pairs
 
 
@@ -105,14 +116,18 @@ DFD_FAKES = (
 )
 
 
-def build_dfd(root: Path, compression_folder: str = "c23", write_video: VideoWriter = touch) -> None:
-    """DFD actors (real) and DeepFakeDetection (fake) videos inside an FF++ tree."""
+def build_dfd(
+    root: Path, compression_folder: str = "c23", write_video: VideoWriter = touch, masks: bool = False
+) -> None:
+    """DFD actors (real) and DeepFakeDetection (fake) videos inside an FF++ tree (+ fake masks)."""
     for stem in DFD_REALS:
         write_video(root / "original_sequences/actors" / compression_folder / "videos" / f"{stem}.mp4")
     for stem in DFD_FAKES:
         write_video(
             root / "manipulated_sequences/DeepFakeDetection" / compression_folder / "videos" / f"{stem}.mp4"
         )
+        if masks:
+            touch(root / "manipulated_sequences/DeepFakeDetection/masks/videos" / f"{stem}.mp4")
 
 
 CELEBDF_REAL = ("id0_0000", "id0_0001", "id1_0000", "id2_0000", "id3_0000", "id4_0000", "id5_0000")

@@ -12,10 +12,15 @@ from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from datamodules.protocol import parse_protocol
+from datamodules.synthetic import ALL_DOMAINS
 from detectors.output import DetectorOutput
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
 DETECTORS = sorted(p.stem for p in (CONF / "detector").glob("*.yaml") if p.stem != "base")
+PROTOCOLS = sorted(p.stem for p in (CONF / "protocol").glob("*.yaml"))
+# Protocols no experiment fast-dev-runs (tests/test_training.py runs every experiment's protocol).
+PROTOCOLS_WITHOUT_EXPERIMENT = ["uniattack_p1_1", "uniattack_p1_2", "uniattack_p1_3"]
 
 
 @pytest.mark.parametrize("scale", ["paper", "demo"])
@@ -79,3 +84,44 @@ def test_run_dirs_never_collide(tmp_path):
     code = "from engine.resolvers import run_id; print(run_id())"
     ids = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(CONF).parent).stdout.strip() for _ in range(3)}
     assert len(ids) == 3
+
+
+# ---------------------------------------------------------------- protocols
+
+
+@pytest.mark.parametrize("scale", ["paper", "demo"])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_protocol_composes(protocol, scale, tmp_path):
+    cfg = compose([f"protocol={protocol}", f"scale={scale}"], tmp_path)
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    datasets = resolved["data"]["datasets"]
+    parsed = parse_protocol(resolved["protocol"], list(datasets))
+    assert parsed.name == protocol and parsed.test
+    for name in parsed.datasets():
+        if scale == "demo":
+            assert datasets[name]["synthetic"] in ALL_DOMAINS, name
+        else:
+            assert datasets[name]["prepared"].startswith(resolved["paths"]["prepared_dir"]), name
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_protocol_selects_data_at_demo_scale(protocol, tmp_path, synthetic_root):
+    """Every item selects frames from the synthetic stand-ins (types exist, no leakage)."""
+    cfg = compose([f"protocol={protocol}", "scale=demo"], tmp_path, synthetic_root)
+    datamodule = instantiate(cfg.data, _convert_="all")
+    datamodule.setup("fit")
+    assert len(datamodule.train_table) and len(datamodule.val_set.frames)
+    assert [s.name for s in datamodule.test_sets] == list(cfg.protocol.test)
+    assert all(len(s.frames) for s in datamodule.test_sets)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS_WITHOUT_EXPERIMENT)
+def test_new_protocol_fast_dev_runs(protocol, tmp_path, synthetic_root):
+    from engine.pipeline import run
+    from evaluation.results import load_results
+
+    cfg = compose(
+        [f"protocol={protocol}", "scale=demo", "+trainer.fast_dev_run=true"], tmp_path, synthetic_root
+    )
+    run(cfg)
+    assert set(load_results(tmp_path / "results.json")["tests"]) == set(cfg.protocol.test)

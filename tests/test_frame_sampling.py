@@ -13,7 +13,10 @@ from datamodules.frame_sampling import stratified_positions, uniform_positions
 def _table(videos: dict[str, tuple[int, int]]) -> pd.DataFrame:
     rows = []
     for vid, (n, label) in videos.items():
-        rows += [{"path": f"{vid}/{i:03d}.png", "video_id": vid, "label": label, "frame_index": i} for i in range(n)]
+        rows += [
+            {"path": f"{vid}/{i:03d}.png", "video_id": vid, "label": label, "frame_index": i}
+            for i in range(n)
+        ]
     return pd.DataFrame(rows)
 
 
@@ -73,3 +76,23 @@ def test_eval_frames_fixed_and_shards_cover_every_row_once():
     assert frames.equals(fixed_eval_frames(table, 4))
     shards = [list(EvalShardSampler(len(frames), r, 2)) for r in range(2)]
     assert sorted(shards[0] + shards[1]) == list(range(len(frames)))  # 6 rows, odd shards fine
+
+
+def test_undecodable_image_stops_with_its_name_and_nothing_is_substituted(tmp_path):
+    import torch
+    from PIL import Image
+
+    from datamodules.frame_dataset import FrameTable, UnreadableImageError
+
+    Image.new("RGB", (4, 4)).save(tmp_path / "good.png")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    table = pd.DataFrame(
+        [
+            {"file": str(tmp_path / name), "label": 0, "domain": "d", "type": "t", "video_id": name}
+            for name in ("good.png", "broken.png")
+        ]
+    )
+    dataset = FrameTable(table, lambda image: torch.zeros(1), {"d": 0}, {"t": 0})
+    assert dataset[0]["label"] == 0
+    with pytest.raises(UnreadableImageError, match=r"broken\.png.*No other sample is substituted"):
+        dataset.__getitems__([0, 1])

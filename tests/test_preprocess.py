@@ -8,7 +8,10 @@ it so that one pipeline run checks what is written and what is reported.
 
 from __future__ import annotations
 
+import inspect
 import json
+import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -20,7 +23,7 @@ from PIL import Image
 from skimage import data
 
 from datamodules.preprocess import PreprocessConfig, PreprocessError, format_summary, preprocess_records
-from datamodules.preprocess.__main__ import main, parse_reader_options
+from datamodules.preprocess.__main__ import build_parser, main, parse_reader_options
 from datamodules.preprocess.faces import (
     apply_affine,
     box_mask_iou,
@@ -281,13 +284,52 @@ def test_resume_skips_finished_videos_and_redoes_partial_ones(dataset_root: Path
         )
 
 
-def test_mask_chooses_the_manipulated_face_not_the_largest(tmp_path: Path) -> None:
+def test_resume_with_other_reader_options_updates_rows_not_crops(dataset_root: Path, tmp_path: Path) -> None:
+    """Re-running into the same folder after the reader's split or columns changed never keeps
+    the old split: the rows follow the new records (crops reused); a changed source is redone."""
+    config = PreprocessConfig(frames=2)
+    first_records = pd.DataFrame(
+        [record("astro.mp4", "toy/a"), record("astronaut.png", "toy/b", media="image")]
+    )
+    preprocess_records(first_records, dataset_root, tmp_path, config, show_progress=False)
+    crops = sorted((tmp_path / "crops" / "toy" / "a").iterdir())
+    mtimes = [p.stat().st_mtime_ns for p in crops]
+
+    changed = first_records.assign(split=["train", "test"], role=["intra_test", "cross_test"])
+    second = preprocess_records(changed, dataset_root, tmp_path, config, show_progress=False)
+    assert second.processed_now == []
+    # toy/a: new split and a new column; toy/b: the new column
+    assert (
+        second.report["records_updated"] == ["toy/a", "toy/b"]
+        and second.report["counts"]["records_updated"] == 2
+    )
+    assert [p.stat().st_mtime_ns for p in crops] == mtimes
+    on_disk = pd.read_csv(tmp_path / "index.csv")
+    assert on_disk.groupby("video_id")["split"].agg(set).to_dict() == {"toy/a": {"train"}, "toy/b": {"test"}}
+    assert set(on_disk.loc[on_disk["video_id"] == "toy/a", "role"]) == {"intra_test"}
+
+    third = preprocess_records(changed, dataset_root, tmp_path, config, show_progress=False)
+    assert third.report["counts"]["records_updated"] == 0 and third.processed_now == []
+
+    moved = changed.assign(path=["full.mp4", "astronaut.png"])  # same id, other source: redo
+    fourth = preprocess_records(moved, dataset_root, tmp_path, config, show_progress=False)
+    assert fourth.processed_now == ["toy/a"]
+    assert set(fourth.index.loc[fourth.index["video_id"] == "toy/a", "source_path"]) == {"full.mp4"}
+
+
+def two_faces() -> tuple[np.ndarray, np.ndarray]:
+    """A 256x512 frame: a large face (left) and a smaller one (right), and a mask over the small one."""
     photo = data.astronaut()
     large_face = photo[0:256, 96:352]  # face about 90 px
     small_face = np.asarray(Image.fromarray(photo).resize((307, 307)))[0:256, 40:296]  # about 55 px
-    Image.fromarray(np.concatenate([large_face, small_face], axis=1)).save(tmp_path / "two.png")
     mask = np.zeros((256, 512), np.uint8)
     mask[60:100, 330:375] = 255  # over the small face only
+    return np.ascontiguousarray(np.concatenate([large_face, small_face], axis=1)), mask
+
+
+def test_mask_chooses_the_manipulated_face_not_the_largest(tmp_path: Path) -> None:
+    frame, mask = two_faces()
+    Image.fromarray(frame).save(tmp_path / "two.png")
     Image.fromarray(mask).save(tmp_path / "two_mask.png")
     records = pd.DataFrame(
         [
@@ -307,6 +349,55 @@ def test_mask_chooses_the_manipulated_face_not_the_largest(tmp_path: Path) -> No
         preprocess_records(
             records.drop(columns="mask_path"), tmp_path, tmp_path / "out2", PreprocessConfig(face="mask")
         )
+
+
+def test_ffpp_masks_layout_drives_the_face_choice(tmp_path: Path) -> None:
+    """FF++ as downloaded, with mask videos under manipulated_sequences/<method>/masks/videos."""
+    from fixtures_layouts import build_ffpp, touch
+
+    from datamodules.readers import get_reader
+
+    frame, mask = two_faces()
+    root = tmp_path / "ffpp"
+    build_ffpp(
+        root,
+        methods=("Deepfakes", "FaceShifter"),
+        pairs={"train": [], "val": [], "test": [("000", "001")]},
+        write_video=lambda path: write_video(touch(path), [frame] * 2),
+        masks="all",
+        write_mask=lambda path: write_video(touch(path), [np.repeat(mask[..., None], 3, axis=2)] * 2),
+    )
+    with pytest.warns(UserWarning, match="FaceShifter has no masks"):
+        records = get_reader("ffpp")(root, methods=["Deepfakes", "FaceShifter"], masks=True)
+    result = preprocess_records(
+        records, root, tmp_path / "out", PreprocessConfig(frames=1, face="mask"), show_progress=False
+    )
+    assert result.report["counts"]["failed"] == 0 and len(result.index) == 6
+    for row in result.index.itertuples():
+        x0 = json.loads(row.box)[0]
+        if row.type == "Deepfakes":
+            assert x0 > 256, row.video_id  # the face under the mask, not the largest
+            assert row.mask_path.startswith("manipulated_sequences/Deepfakes/masks/videos/")
+        else:
+            assert x0 < 256, row.video_id  # real and FaceShifter (no masks): the largest face
+    assert result.report["counts"]["frames_mask_fallback"] == 0
+
+
+def test_undecodable_image_is_a_reported_failure(tmp_path: Path) -> None:
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    (frames / "0.png").write_bytes(b"not an image")
+    records = pd.DataFrame(
+        [record("broken.png", "toy/broken", media="image"), record("frames", "toy/frames", media="frames")]
+    )
+    result = preprocess_records(
+        records, tmp_path, tmp_path / "out", PreprocessConfig(frames=1), show_progress=False
+    )
+    failed = {f["video_id"]: f["error"] for f in result.report["failed"]}
+    assert set(failed) == {"toy/broken", "toy/frames"} and result.index.empty
+    assert "broken.png" in failed["toy/broken"] and "0.png" in failed["toy/frames"]
+    assert result.report["counts"]["failed"] == 2
 
 
 def test_records_errors_name_the_problem(tmp_path: Path) -> None:
@@ -373,3 +464,47 @@ def test_worker_processes_give_the_same_index_as_one_process(dataset_root: Path,
         assert np.array_equal(
             np.asarray(Image.open(tmp_path / "one" / path)), np.asarray(Image.open(tmp_path / "two" / path))
         )
+
+
+# ----------------------------------------------------------------------------- the documented commands
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+COMMAND = ["python", "-m", "datamodules.preprocess"]
+SHELL_WORDS = {"done", "do", "for", "export"}
+
+
+def documented_commands(doc: Path) -> list[list[str]]:
+    """The arguments of every ``python -m datamodules.preprocess`` command in the bash blocks of ``doc``."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", doc.read_text(encoding="utf-8"), re.S):
+        tokens = shlex.split(block.replace("\\\n", " "), comments=True)
+        starts = [i for i in range(len(tokens)) if tokens[i : i + 3] == COMMAND]
+        for start, end in zip(starts, [*starts[1:], len(tokens)]):
+            argv = []
+            for token in tokens[start + 3 : end]:
+                if token in SHELL_WORDS:
+                    break
+                argv.append(token)
+            commands.append(argv)
+    return commands
+
+
+@pytest.mark.parametrize("doc", ["DATASETS.md", "PREPROCESS.md"])
+def test_documented_commands_match_the_cli_and_the_readers(doc: str) -> None:
+    """Every documented command parses with the real CLI, and its key=value options are options
+    of the named reader; DATASETS.md prepares every reader into a folder the configs name."""
+    from omegaconf import OmegaConf
+
+    from datamodules.readers import READERS, get_reader
+
+    commands = documented_commands(DOCS / doc)
+    assert commands
+    catalogue = OmegaConf.load(DOCS.parent / "conf" / "data" / "default.yaml")["datasets"]
+    for argv in commands:
+        args = build_parser().parse_args(argv)
+        options = parse_reader_options(args.reader_options)
+        inspect.signature(get_reader(args.dataset)).bind(args.root, **options)  # TypeError names a bad option
+        if doc == "DATASETS.md" and "$" not in args.out.name:
+            assert args.out.name in catalogue, f"{args.out} is no dataset of conf/data/default.yaml"
+    if doc == "DATASETS.md":
+        assert {build_parser().parse_args(argv).dataset for argv in commands} == set(READERS)

@@ -173,6 +173,48 @@ def test_ffpp_bad_split_entry_names_file(tmp_path):
         READERS["ffpp"](tmp_path)
 
 
+def test_ffpp_masks_give_each_fake_its_mask_video(tmp_path):
+    build_ffpp(tmp_path, masks="all")
+    assert "mask_path" not in READERS["ffpp"](tmp_path).columns  # masks are opt-in
+    with pytest.warns(UserWarning, match=r"FaceShifter has no masks.*8 video"):
+        frame = READERS["ffpp"](tmp_path, masks=True)
+    assert_contract(frame, tmp_path)
+    masked = frame[frame["mask_path"] != ""]
+    assert set(masked["type"]) == {"Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures"}
+    assert len(masked) == 4 * 8  # every fake of the four methods (8 fakes each)
+    for row in masked.itertuples():
+        assert row.mask_path == f"manipulated_sequences/{row.type}/masks/videos/{Path(row.path).name}"
+        assert (tmp_path / row.mask_path).is_file()
+    assert (frame.loc[frame["type"].isin(["real", "FaceShifter"]), "mask_path"] == "").all()
+
+
+def test_ffpp_missing_masks_raise_or_warn_with_counts(tmp_path):
+    build_ffpp(tmp_path, methods=("Deepfakes", "Face2Face"))  # "some": the b_a fakes have no mask
+    with pytest.raises(
+        MissingListedFilesError, match=r"8 of 16 manipulated video\(s\) have no mask.*-t masks"
+    ):
+        READERS["ffpp"](tmp_path, methods=["Deepfakes", "Face2Face"], masks=True)
+    with pytest.warns(UserWarning, match=r"8 of 16 .* empty mask_path"):
+        frame = READERS["ffpp"](tmp_path, methods=["Deepfakes", "Face2Face"], masks=True, on_missing="warn")
+    fakes = frame[frame["label"] == 1]
+    assert (fakes["mask_path"] != "").sum() == 8 and len(fakes) == 16  # no video dropped
+    import shutil
+
+    shutil.rmtree(tmp_path / "manipulated_sequences/Face2Face/masks")
+    with pytest.raises(MissingLayoutFileError, match=r"Face2Face/masks/videos.*-d Face2Face -t masks"):
+        READERS["ffpp"](tmp_path, methods=["Face2Face"], masks=True)
+    with pytest.raises(ValueError, match="masks must be true or false"):
+        READERS["ffpp"](tmp_path, masks="yes")
+
+
+def test_dfd_masks(tmp_path):
+    build_dfd(tmp_path, masks=True)
+    frame = READERS["dfd"](tmp_path, masks=True)
+    fakes = frame[frame["label"] == 1]
+    assert (fakes["mask_path"].str.startswith("manipulated_sequences/DeepFakeDetection/masks/videos/")).all()
+    assert (frame.loc[frame["label"] == 0, "mask_path"] == "").all()
+
+
 def test_dfd_is_test_only_with_real_and_fake(tmp_path):
     build_dfd(tmp_path)
     frame = READERS["dfd"](tmp_path)

@@ -13,7 +13,10 @@ Layout of ``out``::
 
 A re-run skips videos whose part exists; a video with crops but no part was interrupted and is
 redone from scratch (its crop folder is removed first). Failed videos write no part, so they are
-tried again on the next run and listed in every report until they succeed.
+tried again on the next run and listed in every report until they succeed. A part remembers the
+input record it was made from: when the reader now gives that video other labels, split or extra
+columns (other reader options), its rows are rewritten from the new record and the crops kept;
+when the source itself changed (path, media or mask), the video is redone.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ from datamodules.records import RECORD_COLUMNS, validate_records
 FACE_CHOICES: tuple[str, ...] = ("largest", "mask")
 IMAGE_FORMATS: tuple[str, ...] = ("png", "jpg")
 INDEX_COLUMNS: tuple[str, ...] = ("source_path", "frame_index", "landmarks", "box")
+# Record fields a crop depends on (with the settings); the others are only copied into its rows.
+CROP_INPUTS: tuple[str, ...] = ("path", "media", "mask_path")
 # Bump when the content of crops or parts changes meaning, so old outputs are not mixed in.
 FORMAT_VERSION = 1
 
@@ -235,6 +240,7 @@ def process_video(
         "frames_written": len(rows),
         "no_face_frames": no_face,
         "mask_fallback": mask_fallback,
+        "record": task.record,
         "rows": rows,
     }
     write_text_atomic(out / "parts" / f"{task.output_name}.json", json.dumps(part))
@@ -394,7 +400,12 @@ def _check_settings(out: Path, config: PreprocessConfig) -> None:
 
 
 def _load_part(path: Path, task: VideoTask, config: PreprocessConfig) -> dict[str, Any] | None:
-    """The finished part of ``task``, or None if it has none (or an unusable one: then redone)."""
+    """The finished part of ``task``, or None if it has none (or an unusable one: then redone).
+
+    A part whose input record differs from ``task.record`` only in fields the crops do not depend
+    on (label, split, extra columns) gets its rows rewritten from the new record, is saved again
+    and carries ``"record_updated": True``; one whose source differs is not usable.
+    """
     if not path.is_file():
         return None
     try:
@@ -403,7 +414,29 @@ def _load_part(path: Path, task: VideoTask, config: PreprocessConfig) -> dict[st
         return None
     if part.get("video_id") != task.video_id or part.get("settings") != config.settings():
         return None
-    return part
+    stored = _stored_record(part)
+    if stored is None or stored == task.record:
+        return part
+    if any(stored.get(key) != task.record.get(key) for key in CROP_INPUTS):
+        return None
+    crop_fields = ("path", "media", *INDEX_COLUMNS)
+    part["rows"] = [
+        {**task.record, **{key: row[key] for key in crop_fields if key in row}} for row in part["rows"]
+    ]
+    part["record"] = task.record
+    write_text_atomic(path, json.dumps(part))
+    return {**part, "record_updated": True}
+
+
+def _stored_record(part: dict[str, Any]) -> dict[str, Any] | None:
+    """The input record a part was made from (older parts: rebuilt from their first row)."""
+    if "record" in part:
+        return part["record"]
+    if not part.get("rows"):
+        return None  # no rows: nothing of the record reached the index
+    row = part["rows"][0]
+    record = {key: value for key, value in row.items() if key not in ("path", "media", *INDEX_COLUMNS)}
+    return {**record, "path": row["source_path"], "media": part.get("media")}
 
 
 def preprocess_records(
@@ -432,10 +465,13 @@ def preprocess_records(
     parts: dict[str, dict[str, Any]] = {}
     pending: list[VideoTask] = []
     redone_partial: list[str] = []
+    records_updated: list[str] = []
     for task in tasks:
         part = _load_part(out / "parts" / f"{task.output_name}.json", task, config)
         if part is not None:
             parts[task.video_id] = part
+            if part.get("record_updated"):
+                records_updated.append(task.video_id)
         else:
             pending.append(task)
             if (out / "crops" / task.output_name).exists():
@@ -465,7 +501,7 @@ def preprocess_records(
             progress.update(bar, advance=1, failed=len(failures))
 
     index = _assemble_index(tasks, parts, records.columns, out)
-    report = build_report(tasks, parts, failures, skipped, redone_partial, config, root, out)
+    report = build_report(tasks, parts, failures, skipped, redone_partial, config, root, out, records_updated)
     write_text_atomic(out / "report.json", json.dumps(report, indent=2))
     return PreprocessResult(index=index, report=report, processed_now=processed_now)
 
@@ -494,6 +530,7 @@ def build_report(
     config: PreprocessConfig,
     root: Path,
     out: Path,
+    records_updated: list[str] | None = None,
 ) -> dict[str, Any]:
     """Counts and per-video lists of everything that did not go as asked."""
     finished = [parts[t.video_id] for t in tasks if t.video_id in parts]
@@ -537,6 +574,7 @@ def build_report(
         "processed_now": len(finished) - skipped,
         "skipped_already_done": skipped,
         "redone_partial": len(redone_partial),
+        "records_updated": len(records_updated or []),
         "failed": len(failures),
         "videos_short": len(short),
         "videos_frame_count_mismatch": len(mismatch),
@@ -558,6 +596,7 @@ def build_report(
         "decode_errors": decode_errors,
         "mask_fallback": mask_fallback,
         "redone_partial": redone_partial,
+        "records_updated": list(records_updated or []),
     }
 
 
@@ -566,7 +605,8 @@ def format_summary(report: dict[str, Any], examples: int = 5) -> str:
     c = report["counts"]
     lines = [
         f"videos: {c['videos']} | finished {c['finished']} (now {c['processed_now']}, "
-        f"already done {c['skipped_already_done']}, partial redone {c['redone_partial']}) | failed {c['failed']}",
+        f"already done {c['skipped_already_done']}, partial redone {c['redone_partial']}, "
+        f"labels/split/columns updated {c['records_updated']}) | failed {c['failed']}",
         f"frames: {c['frames_written']} written of {c['frames_requested']} requested | "
         f"no face {c['frames_no_face']} | mask fallback {c['frames_mask_fallback']}",
         f"videos with fewer frames than asked: {c['videos_short']} | "

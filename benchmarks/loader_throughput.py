@@ -1,0 +1,247 @@
+"""Data-loading throughput of the suite's loader against a plain ImageFolder loader, same files.
+
+Writes synthetic 256x256 face-crop files (random windows of scikit-image's astronaut photograph,
+so decoding costs what a real photograph costs) in the layout face preprocessing writes
+(``<dir>/crops/...`` + ``<dir>/index.csv``), then loads the training split with
+
+- the suite: :class:`FaceDataModule` on that prepared folder (``load_prepared_index`` ->
+  ``FrameTable`` + ``TrainFrameSampler`` -> DataLoader), the path every training run takes;
+- plain: ``torchvision.datasets.ImageFolder`` (PIL loader) over the same files,
+
+with the same training transform (:func:`build_transform`, resize + flip + normalise), the same
+batch size, workers, pin_memory and persistent workers. Each round runs one epoch of each loader,
+alternating, so load changes on a shared machine hit both alike; the first round is warm-up
+(worker start-up, page cache); the medians of the others and the median of the per-round
+ratios are reported:
+
+    nice -n 10 python benchmarks/loader_throughput.py --workers 2
+    nice -n 10 python benchmarks/loader_throughput.py --workers 0 --format jpg
+
+Numbers go into docs/DATASETS.md ("Loader throughput"). Decoded + augmented images per second;
+no model runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+from torch.utils.data import DataLoader
+from torchvision.datasets import ImageFolder
+
+from datamodules.face_datamodule import FaceDataModule
+from datamodules.transforms import build_transform
+
+CLASSES = ("fake", "real")  # ImageFolder orders classes alphabetically: fake = 0, real = 1
+TRAIN_ROOT = "crops/train"  # ImageFolder root: crops/train/<class>/<video>/<frame>
+
+
+def write_prepared_crops(
+    out: Path,
+    videos: int = 64,
+    frames: int = 8,
+    size: int = 256,
+    image_format: str = "png",
+    val_videos: int = 2,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Write ``videos`` training videos of ``frames`` crops (plus ``val_videos`` for validation).
+
+    Layout ``out/crops/<split>/<real|fake>/<video>/<frame:06d>.<ext>`` with ``out/index.csv`` in
+    the prepared-index format (paths relative to ``out``); half the videos of each split are fake.
+    PNG is written as face preprocessing writes it (compress level 1), JPEG at quality 95.
+    Returns the index.
+    """
+    from skimage import data
+
+    if image_format not in ("png", "jpg"):
+        raise ValueError(f"image_format must be 'png' or 'jpg', got {image_format!r}")
+    photo = data.astronaut()
+    if size > min(photo.shape[:2]):
+        raise ValueError(f"crop size {size} exceeds the {photo.shape[1]}x{photo.shape[0]} source photograph")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for split, count in (("train", videos), ("val", val_videos)):
+        for number in range(count):
+            label = number % 2  # 1 = fake
+            folder = f"crops/{split}/{CLASSES[1 - label]}/v{number:04d}"
+            (out / folder).mkdir(parents=True, exist_ok=True)
+            for frame in range(frames):
+                y, x = rng.integers(0, photo.shape[0] - size + 1), rng.integers(0, photo.shape[1] - size + 1)
+                crop = photo[y : y + size, x : x + size]
+                relative = f"{folder}/{frame:06d}.{image_format}"
+                image = Image.fromarray(np.ascontiguousarray(crop))
+                if image_format == "png":
+                    image.save(out / relative, compress_level=1)
+                else:
+                    image.save(out / relative, quality=95)
+                rows.append(
+                    {
+                        "path": relative,
+                        "label": label,
+                        "domain": "bench",
+                        "type": "fake" if label else "real",
+                        "video_id": f"bench/{split}/v{number:04d}",
+                        "split": split,
+                        "media": "image",
+                        "frame_index": frame,
+                    }
+                )
+    index = pd.DataFrame(rows)
+    index.to_csv(out / "index.csv", index=False)
+    return index
+
+
+def suite_datamodule(
+    prepared: Path,
+    frames_per_video: int,
+    batch_size: int,
+    workers: int,
+    image_size: int = 224,
+    pin_memory: bool = False,
+    augment: dict | None = None,
+) -> FaceDataModule:
+    """The datamodule every run uses, on one prepared folder; the train split is what is loaded."""
+    protocol = {
+        "name": "loader_benchmark",
+        "train": [{"dataset": "bench", "split": "train"}],
+        "val": [{"dataset": "bench", "split": "val"}],
+    }
+    datamodule = FaceDataModule(
+        protocol=protocol,
+        datasets={"bench": {"prepared": str(prepared)}},
+        source="prepared",
+        image_size=image_size,
+        normalization="imagenet",
+        frames_per_video={"train": frames_per_video, "eval": frames_per_video},
+        batch_size=batch_size,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        persistent_workers=True,
+        augment=augment if augment is not None else {"hflip": 0.5},
+    )
+    datamodule.setup("fit")
+    return datamodule
+
+
+def plain_loader(
+    prepared: Path,
+    batch_size: int,
+    workers: int,
+    image_size: int = 224,
+    pin_memory: bool = False,
+    augment: dict | None = None,
+    shuffle: bool = True,
+) -> DataLoader:
+    """torchvision ImageFolder (PIL loader) over the same training files, the same transform."""
+    transform = build_transform(
+        image_size, "imagenet", train=True, augment=augment if augment is not None else {"hflip": 0.5}
+    )
+    dataset = ImageFolder(str(prepared / TRAIN_ROOT), transform=transform)
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=shuffle,
+        num_workers=workers,
+        pin_memory=pin_memory,
+        persistent_workers=workers > 0,
+        drop_last=len(dataset) > batch_size,
+    )
+
+
+def images(batch: object) -> int:
+    """Images in a batch of either loader (the suite's dict or ImageFolder's (images, labels))."""
+    return int((batch["image"] if isinstance(batch, dict) else batch[0]).shape[0])
+
+
+def epoch_rate(loader: Iterable, epoch: int) -> tuple[float, int]:
+    """Images per second over one full epoch of ``loader`` (and the number of images)."""
+    sampler = getattr(loader, "sampler", None)
+    if hasattr(sampler, "set_epoch"):
+        sampler.set_epoch(epoch)
+    count, start = 0, time.perf_counter()
+    for batch in loader:
+        count += images(batch)
+    return count / (time.perf_counter() - start), count
+
+
+def compare(
+    prepared: Path,
+    frames_per_video: int,
+    batch_size: int,
+    workers: int,
+    rounds: int,
+    image_size: int = 224,
+) -> dict[str, object]:
+    """Alternate one epoch of each loader for ``rounds`` rounds; medians and ratio exclude round 0."""
+    suite = suite_datamodule(prepared, frames_per_video, batch_size, workers, image_size).train_dataloader()
+    plain = plain_loader(prepared, batch_size, workers, image_size)
+    rates: dict[str, list[float]] = {"suite": [], "plain": []}
+    counts: dict[str, int] = {}
+    for epoch in range(rounds):
+        for name, loader in (
+            (("suite", suite), ("plain", plain))
+            if epoch % 2 == 0
+            else (
+                ("plain", plain),
+                ("suite", suite),
+            )
+        ):
+            rate, counts[name] = epoch_rate(loader, epoch)
+            rates[name].append(rate)
+    measured = {name: values[1:] or values for name, values in rates.items()}
+    suite_rate, plain_rate = (statistics.median(measured[n]) for n in ("suite", "plain"))
+    # Each round's two epochs ran back to back: their ratio is less exposed to load drift.
+    paired = [s / p for s, p in zip(measured["suite"], measured["plain"])]
+    return {
+        "suite": suite_rate,
+        "plain": plain_rate,
+        "ratio": statistics.median(paired),
+        "paired_ratios": paired,
+        "rounds": rates,
+        "images_per_epoch": counts,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--videos", type=int, default=64, help="training videos (half fake)")
+    parser.add_argument("--frames", type=int, default=8, help="crops per video (all are loaded each epoch)")
+    parser.add_argument("--size", type=int, default=256, help="side of the crop files")
+    parser.add_argument("--image-size", type=int, default=224, help="side after the transform's resize")
+    parser.add_argument("--format", choices=("png", "jpg"), default="png", help="crop file format")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=5, help="epochs of each loader; the first is warm-up")
+    parser.add_argument("--dir", type=Path, default=None, help="keep the crops here (default: a temp dir)")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="loader_bench_") as temporary:
+        prepared = args.dir or Path(temporary)
+        if not (prepared / "index.csv").is_file():
+            write_prepared_crops(prepared, args.videos, args.frames, args.size, args.format)
+        result = compare(prepared, args.frames, args.batch_size, args.workers, args.rounds, args.image_size)
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(
+        f"{args.videos * args.frames} {args.format} crops {args.size}px -> {args.image_size}px, batch "
+        f"{args.batch_size}, workers {args.workers}, {args.rounds} rounds (first = warm-up), "
+        f"cpus {os.cpu_count()}, load average {load}"
+    )
+    for name in ("suite", "plain"):
+        per_round = " ".join(f"{r:.0f}" for r in result["rounds"][name])
+        label = "suite (FaceDataModule)" if name == "suite" else "plain (ImageFolder)   "
+        print(f"{label}: {result[name]:8.1f} images/s   per round: {per_round}")
+    paired = " ".join(f"{r:.2f}" for r in result["paired_ratios"])
+    print(f"ratio suite / plain (median of the rounds' ratios): {result['ratio']:.3f}   per round: {paired}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""The loader benchmark compares like with like: both loaders read the same files into the same
+images and labels; the suite's main-process loading runs single-threaded and restores threads.
+No timing is asserted (the machine is shared)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+
+import pandas as pd
+import pytest
+import torch
+from conftest import REPO
+
+from datamodules.frame_dataset import FrameTable
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location(
+        "loader_throughput", REPO / "benchmarks" / "loader_throughput.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _digest(image: torch.Tensor) -> str:
+    return hashlib.sha1(image.contiguous().numpy().tobytes()).hexdigest()
+
+
+@pytest.mark.parametrize("image_format", ["png", "jpg"])
+def test_both_loaders_yield_the_same_images_and_labels(bench, tmp_path, image_format):
+    index = bench.write_prepared_crops(
+        tmp_path, videos=4, frames=3, size=48, image_format=image_format, val_videos=2
+    )
+    assert (index["split"] == "train").sum() == 12 and set(index["label"]) == {0, 1}
+    no_flip = {"hflip": 0.0}  # deterministic transform: the same file must give the same tensor
+    suite = bench.suite_datamodule(
+        tmp_path, frames_per_video=3, batch_size=5, workers=0, image_size=32, augment=no_flip
+    )
+    plain = bench.plain_loader(
+        tmp_path, batch_size=5, workers=0, image_size=32, augment=no_flip, shuffle=False
+    )
+
+    suite_items, plain_items = [], []
+    for batch in suite.train_dataloader():
+        suite_items += [(_digest(img), int(lab)) for img, lab in zip(batch["image"], batch["label"])]
+    fake_class = plain.dataset.class_to_idx["fake"]
+    for images, targets in plain:
+        # ImageFolder numbers classes alphabetically; the suite uses 1 = fake.
+        plain_items += [(_digest(img), int(t == fake_class)) for img, t in zip(images, targets)]
+    # drop_last applies to both alike (12 images, batches of 5): compare what each served.
+    assert len(suite_items) == len(plain_items) == 10
+    full_suite = [
+        (_digest(suite.train_dataloader().dataset[i]["image"]), int(row.label))
+        for i, row in enumerate(suite.train_table.itertuples())
+    ]
+    full_plain = [(_digest(img), int(t == fake_class)) for img, t in plain.dataset]
+    assert sorted(full_suite) == sorted(full_plain)
+    assert set(suite_items) <= set(full_plain) and set(plain_items) <= set(full_suite)
+
+
+def test_main_process_batches_load_on_one_thread_and_restore(tmp_path):
+    seen = []
+
+    def transform(image):
+        seen.append(torch.get_num_threads())
+        return torch.zeros(1)
+
+    from PIL import Image
+
+    Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
+    table = pd.DataFrame(
+        [{"file": str(tmp_path / "a.png"), "label": 1, "domain": "d", "type": "t", "video_id": "v"}] * 3
+    )
+    dataset = FrameTable(table, transform, {"d": 0}, {"t": 0})
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        batch = next(iter(torch.utils.data.DataLoader(dataset, batch_size=3, num_workers=0)))
+        assert batch["label"].tolist() == [1, 1, 1]
+        assert seen == [1, 1, 1]
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
