@@ -59,6 +59,7 @@ def generation_config(cfg: DictConfig, generation: int, teacher_checkpoint: str 
         # Every path of the run (checkpoints, loggers, predictions) interpolates paths.output_dir.
         generation_cfg.paths.output_dir = str(generation_dir(base_dir, generation))
         generation_cfg.pipeline = "standard"
+        generation_cfg.self_distill.generation = generation  # read by the sweep aggregator
         generation_cfg.seed = int(cfg.seed) + generation * int(settings.get("seed_stride", 1))
         generation_cfg.detector.teacher_checkpoint = teacher_checkpoint
         generation_cfg.tags = [*(cfg.get("tags") or []), f"gen{generation}"]

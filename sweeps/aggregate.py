@@ -4,8 +4,11 @@
 
 Reads every job directory under the given paths (a directory holding ``results.json``,
 ``failed.json`` or ``.hydra/``): its resolved config (``results.json``, else ``failed.json``,
-else ``.hydra/config.yaml``) and its config-group choices (``.hydra/hydra.yaml``). Each cell of
-the table (``sweeps/tables.py``) collects the jobs that match it; replicates (seeds) give
+else ``.hydra/config.yaml``), its config-group choices (``.hydra/hydra.yaml``) and, where
+present, ``robustness.json``. The generations ``gen<g>/`` of a self-distillation chain are jobs
+of their own (match key ``self_distill.generation``); generations a failed or unfinished chain
+never reached are reported with the chain's status. Each cell of the table
+(``sweeps/tables.py``) collects the jobs that match it; replicates (seeds) give
 mean +- std (sample std, ddof = 1). Cells without a value are marked, never dropped:
 
 ============  ================================================================================
@@ -13,7 +16,8 @@ FAILED        every matching job failed (``failed.json``, written by fail-soft j
 no result     jobs exist but wrote neither results.json nor failed.json (killed, crashed
               hard, or still running; see ``<sweep dir>/.submitit/`` logs)
 not run       no job in the given directories matches the cell
-no <set>      jobs finished but their results hold no test set ``<set>``
+no <set>      jobs finished but their results hold no test set ``<set>`` (or no ``cost``:
+              run with evaluate_cost=true; or no ``robustness``: robustness.json missing)
 not wired     the row is not yet connected to a config (``Row.match is None``)
 ============  ================================================================================
 
@@ -27,8 +31,10 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import logging
 import math
+import re
 import sys
 import warnings
 from collections import Counter, defaultdict
@@ -44,12 +50,33 @@ from omegaconf import OmegaConf
 
 from evaluation.results import RESULTS_FILE_NAME, ResultsFileError, atomic_write_text, load_results
 from sweeps.failures import FAILED_FILE_NAME, read_failure
-from sweeps.tables import Column, MatchValue, Measure, PaperTable, Row, get_table, tables_for_sweep
+from sweeps.tables import (
+    GENERATION,
+    Column,
+    MatchValue,
+    Measure,
+    PaperTable,
+    Row,
+    get_table,
+    tables_for_sweep,
+)
 
 log = logging.getLogger(__name__)
 
 HYDRA_DIR = ".hydra"
-_SKIPPED_DIRS = {".submitit", "wandb", "checkpoints", "predictions", "csv", "tensorboard", "tables", HYDRA_DIR}
+ROBUSTNESS_FILE_NAME = "robustness.json"  # engine.robustness writes it (not imported: it needs torch)
+SELF_DISTILL_FILE_NAME = "self_distill.json"  # engine.self_distill writes it in the chain's directory
+_GENERATION_DIR = re.compile(r"gen(\d+)")
+_SKIPPED_DIRS = {
+    ".submitit",
+    "wandb",
+    "checkpoints",
+    "predictions",
+    "csv",
+    "tensorboard",
+    "tables",
+    HYDRA_DIR,
+}
 _MISSING = object()
 
 STATUS_OK = "ok"
@@ -63,6 +90,7 @@ STATUS_NOT_WIRED = "not_wired"
 JOB_DONE = "done"
 JOB_FAILED = "failed"
 JOB_NO_RESULT = "no_result"
+JOB_CHAIN = "chain"  # a self-distillation chain's own directory: its generations are the jobs
 
 
 class AggregateError(RuntimeError):
@@ -83,15 +111,20 @@ class Job:
     results: dict | None = None
     failure: dict | None = None
     problem: str = ""
+    robustness: dict | None = None
+    derived: dict[str, Any] = field(default_factory=dict)
 
     def value(self, key: str) -> Any:
-        """A config-group choice (``detector``) or a dotted config value; ``_MISSING`` if absent."""
+        """A config-group choice (``detector``), a dotted config value, or a value derived from
+        the job's place (``self_distill.generation`` of a ``gen<g>/`` run); ``_MISSING`` if absent."""
         if key in self.choices:
             return self.choices[key]
         try:
             found = OmegaConf.select(self.config, key, default=_MISSING, throw_on_missing=False)
         except Exception:  # an interpolation that cannot resolve outside the job counts as absent
-            return _MISSING
+            found = _MISSING
+        if found is _MISSING:
+            return self.derived.get(key, _MISSING)
         if OmegaConf.is_config(found):
             return OmegaConf.to_container(found, resolve=True)
         return found
@@ -116,7 +149,41 @@ def discover_jobs(paths: Iterable[str | Path]) -> list[Job]:
         raise AggregateError(
             f"no job directory (results.json, {FAILED_FILE_NAME} or {HYDRA_DIR}/) found under {[str(p) for p in paths]}"
         )
-    return [load_job(directory, directories[directory]) for directory in sorted(directories, key=_natural_key)]
+    jobs = [
+        load_job(directory, directories[directory]) for directory in sorted(directories, key=_natural_key)
+    ]
+    return jobs + _missing_generations(jobs, directories)
+
+
+def _missing_generations(jobs: Sequence[Job], parents: Mapping[Path, Path | None]) -> list[Job]:
+    """Placeholders for the generations a self-distillation chain did not reach (it failed, was
+    killed or still runs), so their cells say FAILED / no result instead of "not run"."""
+    placeholders = []
+    for chain in jobs:
+        generations = chain.value("self_distill.generations")
+        if chain.value("pipeline") != "self_distill" or not isinstance(generations, int):
+            continue
+        reached = {
+            job.derived.get(GENERATION)
+            for job in jobs
+            if (parent := parents.get(job.directory.resolve())) is not None
+            and Path(parent).resolve() == chain.directory.resolve()
+        }
+        status = JOB_FAILED if chain.status == JOB_FAILED else JOB_NO_RESULT
+        for generation in range(generations + 1):
+            if generation not in reached:
+                placeholders.append(
+                    Job(
+                        chain.directory / f"gen{generation}",
+                        status,
+                        chain.config,
+                        chain.choices,
+                        failure=chain.failure,
+                        problem=f"generation {generation} of the chain in {chain.directory} has no run",
+                        derived={GENERATION: generation},
+                    )
+                )
+    return placeholders
 
 
 def _job_directories(root: Path, parent: Path | None) -> Iterable[tuple[Path, Path | None]]:
@@ -133,7 +200,11 @@ def _job_directories(root: Path, parent: Path | None) -> Iterable[tuple[Path, Pa
 
 
 def _is_job_directory(path: Path) -> bool:
-    return (path / RESULTS_FILE_NAME).is_file() or (path / FAILED_FILE_NAME).is_file() or (path / HYDRA_DIR / "config.yaml").is_file()
+    return (
+        (path / RESULTS_FILE_NAME).is_file()
+        or (path / FAILED_FILE_NAME).is_file()
+        or (path / HYDRA_DIR / "config.yaml").is_file()
+    )
 
 
 def _natural_key(path: Path) -> tuple:
@@ -161,8 +232,35 @@ def load_job(directory: str | Path, parent: str | Path | None = None) -> Job:
     elif failure is not None:
         status, config = JOB_FAILED, failure.get("config") or _hydra_config(path)
     else:
-        status, config = JOB_NO_RESULT, _hydra_config(path)
-    return Job(path, status, OmegaConf.create(config or {}), choices, results, failure, problem)
+        chain = (path / SELF_DISTILL_FILE_NAME).is_file()
+        status, config = (JOB_CHAIN if chain else JOB_NO_RESULT), _hydra_config(path)
+    derived = {}
+    generation = _GENERATION_DIR.fullmatch(path.name)
+    if parent is not None and generation:
+        derived[GENERATION] = int(generation.group(1))
+    return Job(
+        path,
+        status,
+        OmegaConf.create(config or {}),
+        choices,
+        results,
+        failure,
+        problem,
+        _robustness(path),
+        derived,
+    )
+
+
+def _robustness(path: Path) -> dict | None:
+    """The job's robustness.json (engine.robustness), or None (absent or unreadable, with a warning)."""
+    report = path / ROBUSTNESS_FILE_NAME
+    if not report.is_file():
+        return None
+    try:
+        return json.loads(report.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        warnings.warn(f"{report}: unreadable ({error}); its cells count as missing", stacklevel=2)
+        return None
 
 
 def _hydra_choices(path: Path) -> dict[str, str]:
@@ -244,17 +342,30 @@ class Cell:
     units: dict[tuple, float] = field(default_factory=dict)
 
 
-def measure_value(results: Mapping, measure: Measure) -> float | None:
-    """The measure's value (a fraction) in one results dict; None when a test set is absent."""
-    tests = results["tests"]
+def measure_value(results: Mapping, measure: Measure, robustness: Mapping | None = None) -> float | None:
+    """The measure's value in one results dict (a fraction for rates; cost values as measured) or,
+    for robustness measures, in the job's robustness report; None when what it reads is absent."""
+    if measure.source == "cost":
+        value = ((results.get("extra") or {}).get("cost") or {}).get(measure.metric)
+        return None if value is None else float(value)
+    if measure.source == "robustness":
+        tests = {}
+        for name, corruptions in ((robustness or {}).get("metrics") or {}).items():
+            point = ((corruptions or {}).get(measure.corruption) or {}).get(str(measure.severity))
+            if point is not None:
+                tests[name] = point
+    else:
+        tests = results["tests"]
     if measure.reduce == "any":
         present = [name for name in measure.test_sets if name in tests]
         if len(present) > 1:
-            raise AggregateError(f"measure {measure}: the job has several of its alternative test sets {present}")
-        return float(tests[present[0]][measure.level][measure.metric]) if present else None
+            raise AggregateError(
+                f"measure {measure}: the job has several of its alternative test sets {present}"
+            )
+        return _number(tests[present[0]][measure.level][measure.metric]) if present else None
     if any(name not in tests for name in measure.test_sets):
         return None
-    numbers = np.array([float(tests[name][measure.level][measure.metric]) for name in measure.test_sets])
+    numbers = np.array([_number(tests[name][measure.level][measure.metric]) for name in measure.test_sets])
     if measure.reduce == "single":
         return float(numbers[0])
     defined = numbers[~np.isnan(numbers)]
@@ -262,6 +373,21 @@ def measure_value(results: Mapping, measure: Measure) -> float | None:
         return math.nan
     # Undefined values (one-class sets) are left out, as evaluation.metrics.max_eer does.
     return float(defined.max() if measure.reduce == "max" else defined.mean())
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)  # null in JSON = an undefined metric
+
+
+def _absent(job: Job, measure: Measure) -> list[str]:
+    """What a done job lacks for the measure, as the cell's message words."""
+    if measure.source == "cost":
+        return ["cost (run with evaluate_cost=true)"]
+    if measure.source == "robustness":
+        if job.robustness is None:
+            return [f"{ROBUSTNESS_FILE_NAME}"]
+        return [f"robustness {name}/{measure.corruption}/{measure.severity}" for name in measure.test_sets]
+    return [name for name in measure.test_sets if name not in job.results["tests"]]
 
 
 def summarise(units: Mapping[tuple, float], pooled: int) -> tuple[float, float | None, int]:
@@ -299,29 +425,34 @@ def compute_cell(table: PaperTable, row: Row, column: Column, jobs: Sequence[Job
     failed = [job for job in matched if job.status == JOB_FAILED]
     if not done:
         if failed:
-            kinds = Counter(str((job.failure or {}).get("exception_type", "?")).rsplit(".", 1)[-1] for job in failed)
+            kinds = Counter(
+                str((job.failure or {}).get("exception_type", "?")).rsplit(".", 1)[-1] for job in failed
+            )
             cell.status = STATUS_FAILED
-            cell.message = ", ".join(f"{kind} x{count}" if count > 1 else kind for kind, count in kinds.items())
+            cell.message = ", ".join(
+                f"{kind} x{count}" if count > 1 else kind for kind, count in kinds.items()
+            )
         else:
             cell.status = STATUS_NO_RESULT
         return cell
     per_unit: dict[tuple, list[float]] = defaultdict(list)
     absent: set[str] = set()
     lacking = 0
+    scale = table.scale if column.measure.is_rate else 1.0
     for job in done:
-        value = measure_value(job.results, column.measure)
+        value = measure_value(job.results, column.measure, job.robustness)
         if value is None:
-            absent.update(s for s in column.measure.test_sets if s not in job.results["tests"])
+            absent.update(_absent(job, column.measure))
             lacking += 1
             continue
         unit = (*(canonical(job.value(k)) for k in pool_keys), job.seed)
-        per_unit[unit].append(value * table.scale)
+        per_unit[unit].append(value * scale)
     if not per_unit:
         cell.status, cell.message = STATUS_NO_SET, f"no {', '.join(sorted(absent))}"
         return cell
     cell.units = {unit: float(np.mean(v)) for unit, v in per_unit.items()}
     cell.mean, cell.std, cell.n = summarise(cell.units, len(pool_keys))
-    notes = [f"{lacking} job(s) without test set {', '.join(sorted(absent))}"] if lacking else []
+    notes = [f"{lacking} job(s) without {', '.join(sorted(absent))}"] if lacking else []
     duplicates = sum(len(v) - 1 for v in per_unit.values())
     if duplicates:
         notes.append(f"{duplicates} duplicate job(s) with the same seed averaged")
@@ -333,7 +464,13 @@ def compute_cell(table: PaperTable, row: Row, column: Column, jobs: Sequence[Job
 
 
 def _row_mean_cell(table: PaperTable, row: Row, column: Column, cells: Mapping[str, Cell]) -> Cell:
-    cell = Cell(row.key, column.key, STATUS_NOT_RUN, paper=row.paper.get(column.key), paper_std=row.paper_std.get(column.key))
+    cell = Cell(
+        row.key,
+        column.key,
+        STATUS_NOT_RUN,
+        paper=row.paper.get(column.key),
+        paper_std=row.paper_std.get(column.key),
+    )
     parts = [cells[key] for key in column.mean_of]
     if row.match is None:
         cell.status = STATUS_NOT_WIRED
@@ -397,18 +534,19 @@ _MARKERS = {
 }
 
 
-def _number(value: float | None, decimals: int) -> str:
+def _text(value: float | None, decimals: int) -> str:
     if value is None:
         return "-"
     return "nan" if math.isnan(value) else f"{value:.{decimals}f}"
 
 
-def format_cell(cell: Cell, decimals: int) -> str:
-    """``measured [paper]``: ``78.12 ± 0.50 [78.59]``, ``FAILED (ValueError) [78.59]``."""
+def format_cell(cell: Cell, decimals: int, published: bool = True) -> str:
+    """``measured [paper]``: ``78.12 ± 0.50 [78.59]``, ``FAILED (ValueError) [78.59]``; without the
+    bracket when nothing is ``published`` (figures)."""
     if cell.mean is not None:
-        measured = _number(cell.mean, decimals)
+        measured = _text(cell.mean, decimals)
         if cell.std is not None:
-            measured += f" ± {_number(cell.std, decimals)}"
+            measured += f" ± {_text(cell.std, decimals)}"
         if cell.status == STATUS_PARTIAL and "without results" in cell.message:
             measured += f" ({cell.message.split(';')[-1].strip()})"
     elif cell.status == STATUS_NO_SET:
@@ -417,9 +555,11 @@ def format_cell(cell: Cell, decimals: int) -> str:
         measured = _MARKERS[cell.status]
         if cell.status == STATUS_FAILED and cell.message:
             measured += f" ({cell.message})"
-    paper = _number(cell.paper, decimals)
+    if not published:
+        return measured
+    paper = _text(cell.paper, decimals)
     if cell.paper_std is not None:
-        paper += f" ± {_number(cell.paper_std, decimals)}"
+        paper += f" ± {_text(cell.paper_std, decimals)}"
     return f"{measured} [{paper}]"
 
 
@@ -433,16 +573,27 @@ LEGEND = (
 def to_markdown(result: TableResult) -> str:
     table = result.table
     header = ["Method", *(c.header for c in result.columns)]
+    unit = f"Unit: {'%' if table.unit == 'percent' else 'fraction'}"
+    if any(c.measure is not None and not c.measure.is_rate for c in result.columns):
+        unit += " (cost columns as measured: M parameters, G(FL/MAC)s and ms per image)"
+    legend = (
+        LEGEND
+        if not table.figure
+        else LEGEND.replace(" [paper]", "") + " The paper shows these results only as a plot."
+    )
     lines = [
         f"### {table.title_line}",
         "",
-        f"Unit: {'%' if table.unit == 'percent' else 'fraction'}. {LEGEND}",
+        f"{unit}. {legend}",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "|".join(["---"] + ["---:"] * len(result.columns)) + "|",
     ]
     for row in result.rows:
-        cells = [format_cell(result.cells[(row.key, c.key)], table.decimals) for c in result.columns]
+        cells = [
+            format_cell(result.cells[(row.key, c.key)], table.column_decimals(c), not table.figure)
+            for c in result.columns
+        ]
         lines.append("| " + " | ".join([row.label, *cells]) + " |")
     notes = [*table.notes, *(f"{row.label}: {row.note}" for row in result.rows if row.note)]
     partial = [
@@ -467,7 +618,9 @@ def describe_job(job: Job) -> str:
         failure = job.failure or {}
         kind = str(failure.get("exception_type", "?")).rsplit(".", 1)[-1]
         message = str(failure.get("message", "")).strip().splitlines()
-        return f"{job.directory}: failed: {kind}: {message[0][:160] if message else ''} (see {FAILED_FILE_NAME})"
+        return (
+            f"{job.directory}: failed: {kind}: {message[0][:160] if message else ''} (see {FAILED_FILE_NAME})"
+        )
     extra = f" ({job.problem})" if job.problem else ""
     return f"{job.directory}: no {RESULTS_FILE_NAME} and no {FAILED_FILE_NAME}{extra}; killed, crashed hard or still running"
 
@@ -530,7 +683,9 @@ def write_outputs(result: TableResult, out_dir: Path) -> list[Path]:
     ]
 
 
-def log_to_wandb(results: Sequence[TableResult], jobs: Sequence[Job], out_dir: Path, project: str | None = None) -> str:
+def log_to_wandb(
+    results: Sequence[TableResult], jobs: Sequence[Job], out_dir: Path, project: str | None = None
+) -> str:
     """Log each table's cells as a W&B table in one run, grouped with the sweep's jobs.
 
     Offline unless an API key is configured (``engine.resolvers.wandb_offline``); returns the
@@ -543,9 +698,15 @@ def log_to_wandb(results: Sequence[TableResult], jobs: Sequence[Job], out_dir: P
     from engine.resolvers import wandb_offline
 
     groups = Counter(
-        str(value) for job in jobs if (value := job.value("logger.wandb.group")) is not _MISSING and value is not None
+        str(value)
+        for job in jobs
+        if (value := job.value("logger.wandb.group")) is not _MISSING and value is not None
     )
-    group = groups.most_common(1)[0][0] if groups else Path(os.path.commonpath([str(j.directory) for j in jobs])).name
+    group = (
+        groups.most_common(1)[0][0]
+        if groups
+        else Path(os.path.commonpath([str(j.directory) for j in jobs])).name
+    )
     run = wandb.init(
         project=project or os.environ.get("WANDB_PROJECT", "facemoe"),
         group=group,
@@ -558,7 +719,9 @@ def log_to_wandb(results: Sequence[TableResult], jobs: Sequence[Job], out_dir: P
     try:
         for result in results:
             frame = to_cells_frame(result).drop(columns=["jobs"])
-            run.log({result.table.name: wandb.Table(dataframe=frame.astype(object).where(frame.notna(), None))})
+            run.log(
+                {result.table.name: wandb.Table(dataframe=frame.astype(object).where(frame.notna(), None))}
+            )
         return str(Path(run.dir).parent)
     finally:
         run.finish()
@@ -569,7 +732,9 @@ def log_to_wandb(results: Sequence[TableResult], jobs: Sequence[Job], out_dir: P
 
 def sweep_tables(jobs: Sequence[Job]) -> list[PaperTable]:
     """The registered tables filled by the sweeps the jobs belong to (their ``sweep_name``)."""
-    names = sorted({str(v) for job in jobs if (v := job.value("sweep_name")) is not _MISSING and v is not None})
+    names = sorted(
+        {str(v) for job in jobs if (v := job.value("sweep_name")) is not _MISSING and v is not None}
+    )
     found: dict[str, PaperTable] = {}
     for name in names:
         for table in tables_for_sweep(name):
@@ -583,12 +748,22 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Print paper tables (sweeps/tables.py) from sweep job directories, measured beside published numbers.",
     )
     parser.add_argument("paths", nargs="+", help="sweep directories (multiruns/<id>) or job directories")
-    parser.add_argument("--table", action="append", default=[], help="table name (repeatable); default: the sweep's tables")
-    parser.add_argument("--format", choices=("markdown", "csv"), default="markdown", help="what to print on stdout")
-    parser.add_argument("--out", type=Path, default=None, help="where to write the files (default: <first path>/tables)")
+    parser.add_argument(
+        "--table", action="append", default=[], help="table name (repeatable); default: the sweep's tables"
+    )
+    parser.add_argument(
+        "--format", choices=("markdown", "csv"), default="markdown", help="what to print on stdout"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where to write the files (default: <first path>/tables)"
+    )
     parser.add_argument("--no-write", action="store_true", help="print only, write no files")
-    parser.add_argument("--only-measured", action="store_true", help="drop rows / columns that no job matched")
-    parser.add_argument("--wandb", action="store_true", help="also log the tables as a W&B run (offline without a key)")
+    parser.add_argument(
+        "--only-measured", action="store_true", help="drop rows / columns that no job matched"
+    )
+    parser.add_argument(
+        "--wandb", action="store_true", help="also log the tables as a W&B run (offline without a key)"
+    )
     parser.add_argument("--wandb-project", default=None)
     return parser.parse_args(argv)
 
@@ -609,7 +784,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     statuses = Counter(job.status for job in jobs)
-    print(f"{len(jobs)} job(s): " + ", ".join(f"{count} {status}" for status, count in sorted(statuses.items())), file=sys.stderr)
+    print(
+        f"{len(jobs)} job(s): "
+        + ", ".join(f"{count} {status}" for status, count in sorted(statuses.items())),
+        file=sys.stderr,
+    )
     results = [compute_table(table, jobs, only_measured=args.only_measured) for table in tables]
     out_dir = args.out or Path(args.paths[0]) / "tables"
     for result in results:

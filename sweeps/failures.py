@@ -57,7 +57,9 @@ def run_fail_soft(task: Callable[[DictConfig], float | None], cfg: DictConfig) -
         return task(cfg)
     where = OmegaConf.select(cfg, "paths.output_dir", default=None)
     if where is None:
-        raise ValueError("fail_soft=true needs paths.output_dir (the job directory that receives failed.json)")
+        raise ValueError(
+            "fail_soft=true needs paths.output_dir (the job directory that receives failed.json)"
+        )
     output_dir = Path(str(where))
     try:
         objective = task(cfg)
@@ -109,7 +111,11 @@ def read_failure(job_dir: str | os.PathLike) -> dict | None:
     except (OSError, json.JSONDecodeError) as error:
         return {"status": "failed", "exception_type": "unreadable failed.json", "message": f"{path}: {error}"}
     if not isinstance(record, dict):
-        return {"status": "failed", "exception_type": "unreadable failed.json", "message": f"{path}: not a JSON object"}
+        return {
+            "status": "failed",
+            "exception_type": "unreadable failed.json",
+            "message": f"{path}: not a JSON object",
+        }
     return record
 
 

@@ -1,4 +1,5 @@
-"""Sweep machinery: every sweep config composes, expands to its jobs and fills its table rows;
+"""Sweep machinery: every sweep config composes, expands to distinct jobs and fills its table rows
+(test metrics, cost, robustness and each generation of self-distillation chains);
 fail-soft jobs record failures instead of stopping the sweep; Hydra multiruns (basic launcher and
 submitit) keep all jobs in one sweep directory; one small sweep trains end to end and prints its
 table (slow), with one W&B run directory per job, grouped by sweep."""
@@ -21,7 +22,7 @@ from evaluation.metrics import METRIC_NAMES
 from evaluation.results import build_results
 from sweeps.aggregate import STATUS_FAILED, STATUS_OK, Job, compute_table, discover_jobs, main, to_markdown
 from sweeps.failures import FAILED_FILE_NAME, read_failure, run_fail_soft
-from sweeps.tables import TABLES, Column, Measure, PaperTable, Row
+from sweeps.tables import GENERATION, TABLES, Column, Measure, PaperTable, Row, tables_for_sweep
 
 # The number of jobs of each sweep (product of its sweeper params). A new sweep config must be
 # added here, which makes its author state how many trainings it launches.
@@ -34,6 +35,41 @@ EXPECTED_JOBS = {
     "dtn_cross_manipulation_baselines": 4,
     "suede_uniattack_baselines": 9,
     "suede_jfsfdb_baselines": 3,
+    # DFMoE ablations (Tables 3-8, Fig. 2)
+    "dfmoe_losses": 4,
+    "dfmoe_gate_backbone": 3,
+    "dfmoe_top_k": 5,
+    "dfmoe_num_experts": 5,
+    "dfmoe_fusion": 3,
+    "dfmoe_modules": 3,
+    "dfmoe_robustness": 1,
+    # DTN ablations (Tables 3-10: self-distillation chains of 4 or 5 trainings each; Fig. 6: single runs)
+    "dtn_components": 6,
+    "dtn_self_distillation": 2,
+    "dtn_local_connection": 2,
+    "dtn_moe_mode": 2,
+    "dtn_mas": 2,
+    "dtn_depth": 4,
+    "dtn_moe_perturbation": 4,
+    "dtn_ctc_space": 2,
+    "dtn_backbones": 6,
+    "dtn_moe_experts": 14,
+    # GM-DF ablations (Tables 5, 7, Fig. 3, 4)
+    "gmdf_components": 7,
+    "gmdf_prompts": 21,
+    "gmdf_masking": 12,
+    "gmdf_phi": 5,
+    "gmdf_robustness": 1,
+    "gmdf_gid": 4,  # GM-DF Table 2's GM-DF row (not an ablation; the same protocols as gmdf_gid_baselines)
+    # MoA-CLIP ablations (Tables 3-6)
+    "moa_losses": 4,
+    "moa_backbones": 3,
+    "moa_adapter_dim": 3,
+    "moa_num_adapters": 3,
+    # SUEDE ablations (Tables III, IV, Fig. 5)
+    "suede_placement": 4,
+    "suede_moe_layers": 4,
+    "suede_num_experts": 4,
 }
 SWEEPS = sorted(p.stem for p in (CONF / "sweep").glob("*.yaml"))
 
@@ -60,14 +96,48 @@ def expand(cfg) -> list[list[str]]:
     return [list(job) for batch in batches for job in batch]
 
 
-def resolved_without_hydra(cfg) -> dict:
-    """Every top-level key that resolves outside a running Hydra job (paths and loggers do not)."""
+def compose_jobs(sweep: str, jobs: list[list[str]]) -> list:
+    """Each job's config as Hydra composes it for ``+sweep=<sweep> <job overrides>``. Jobs that choose
+    the same config groups share one composition; their value overrides (``detector.top_k=3``,
+    ``seed=0``) are then applied as Hydra applies command-line values, after the defaults merge.
+    (A full compose per job is ~0.2 s; there are ~190 jobs.)"""
+    import copy
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    cache: dict[tuple[str, ...], object] = {}
+    configs = []
+    for overrides in jobs:
+        parsed = parser.parse_overrides(overrides)
+        groups = tuple(o.input_line for o in parsed if (CONF / o.key_or_group).is_dir())
+        if groups not in cache:
+            cache[groups] = compose_config([f"+sweep={sweep}", *groups])
+        cfg = copy.deepcopy(cache[groups])
+        for override in parsed:
+            if override.input_line not in groups:
+                OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
+        configs.append(cfg)
+    return configs
+
+
+def resolved_job_config(cfg, output_dir: Path) -> dict:
+    """The job's resolved config as results.json records it, with Hydra's runtime set as in a job
+    (``${hydra:...}`` paths resolve); keys that still cannot resolve are left out."""
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict, read_write
+
+    with read_write(cfg.hydra.runtime), open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(output_dir)
+    HydraConfig.instance().set_config(cfg)
     out = {}
     for key in cfg:
         if key == "hydra":
             continue
         try:
-            out[key] = OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
+            out[key] = (
+                OmegaConf.to_container(cfg[key], resolve=True) if OmegaConf.is_config(cfg[key]) else cfg[key]
+            )
         except Exception:
             continue
     return out
@@ -76,6 +146,56 @@ def resolved_without_hydra(cfg) -> dict:
 def fake_metrics() -> dict:
     block = {name: 0.5 for name in METRIC_NAMES}
     return {"frame": dict(block), "video": dict(block)}
+
+
+FAKE_COST = {
+    "params_total": 10,
+    "params_trainable": 5,
+    "params_total_m": 1e-5,
+    "params_trainable_m": 5e-6,
+    "gflops_per_image": 2.0,
+    "gmacs_per_image": 1.0,
+    "latency_ms_per_image": 3.0,
+    "latency_ms_per_batch": 3.0,
+}
+
+
+def fake_jobs(directory: Path, config: dict, choices: dict[str, str]) -> list[Job]:
+    """What a finished job leaves for the aggregator: results.json (with extra.cost under evaluate_cost),
+    robustness.json when the config scores robustness, and one run per generation of a self-distillation chain."""
+    protocol = config["protocol"]
+    results = build_results(
+        config,
+        {},
+        {name: fake_metrics() for name in protocol["test"]},
+        None,
+        0.0,
+        extra={"cost": FAKE_COST} if config.get("evaluate_cost") else None,
+    )
+    robustness = None
+    if config.get("robustness"):
+        settings = config["robustness"]
+        sets = settings.get("test_sets") or list(protocol["test"])
+        points = {str(s): fake_metrics() for s in settings["severities"]}
+        robustness = {"metrics": {name: {c: points for c in settings["corruptions"]} for name in sets}}
+    if config.get("pipeline") != "self_distill":
+        return [Job(directory, "done", OmegaConf.create(config), choices, results, robustness=robustness)]
+    jobs = []
+    for generation in range(config["self_distill"]["generations"] + 1):
+        generation_config = {**config, "pipeline": "standard", "seed": config["seed"] + generation}
+        generation_results = {**results, "config": generation_config}
+        jobs.append(
+            Job(
+                directory / f"gen{generation}",
+                "done",
+                OmegaConf.create(generation_config),
+                choices,
+                generation_results,
+                robustness=robustness,
+                derived={GENERATION: generation},
+            )
+        )
+    return jobs
 
 
 def test_every_sweep_is_listed_with_its_job_count():
@@ -88,20 +208,27 @@ def test_sweep_composes_expands_and_fills_its_table_rows(sweep, tmp_path):
     assert cfg.sweep_name == sweep and cfg.fail_soft is True
     jobs = expand(cfg)
     assert len(jobs) == EXPECTED_JOBS[sweep]
-    fake_jobs = []
-    for index, overrides in enumerate(jobs):
-        job_cfg = compose_config([f"+sweep={sweep}", *overrides])
-        config = resolved_without_hydra(job_cfg)
-        protocol = config["protocol"]
-        assert protocol["test"], (sweep, overrides)
+    finished: list[Job] = []
+    variants = set()
+    for index, (overrides, job_cfg) in enumerate(zip(jobs, compose_jobs(sweep, jobs))):
         choices = {k: str(v) for k, v in job_cfg.hydra.runtime.choices.items() if not k.startswith("hydra/")}
-        results = build_results(config, {}, {name: fake_metrics() for name in protocol["test"]}, None, 0.0)
-        fake_jobs.append(Job(tmp_path / str(index), "done", OmegaConf.create(config), choices, results))
+        config = resolved_job_config(job_cfg, tmp_path / str(index))
+        assert config["protocol"]["test"], (sweep, overrides)
+        # Every job trains something different: its groups, detector, protocol or run settings differ.
+        what = {k: v for k, v in config.items() if k not in ("paths", "logger", "callbacks", "hydra")}
+        variants.add(
+            repr((sorted(choices.items()), sorted(what.items(), key=lambda kv: kv[0]))).replace(
+                str(tmp_path / str(index)), ""
+            )
+        )
+        finished += fake_jobs(tmp_path / str(index), config, choices)
+    assert len(variants) == len(jobs), f"{sweep}: some jobs compose to the same config"
     # Every row the registry says this sweep produces gets a value in every measured column:
     # the row/column matches and the test-set names of tables and protocols agree.
     rows_checked = 0
-    for table in TABLES.values():
-        result = compute_table(table, fake_jobs)
+    read: set[str] = set()
+    for table in tables_for_sweep(sweep):
+        result = compute_table(table, finished)
         for row in table.rows:
             if row.sweep != sweep:
                 continue
@@ -109,7 +236,15 @@ def test_sweep_composes_expands_and_fills_its_table_rows(sweep, tmp_path):
             for column in table.columns:
                 cell = result.cells[(row.key, column.key)]
                 assert cell.status == STATUS_OK, (table.name, row.key, column.key, cell.status, cell.message)
+                read.update(cell.jobs)
     assert rows_checked > 0, f"no table row names sweep {sweep!r}"
+    # ... and every job it launches is read by some row (a chain: by at least one of its generations).
+    unread = {str(index) for index in range(len(jobs))} - {
+        Path(d).relative_to(tmp_path).parts[0] for d in read
+    }
+    assert not unread, (
+        f"{sweep}: jobs {sorted(unread, key=int)} fill no row of {[t.name for t in tables_for_sweep(sweep)]}"
+    )
 
 
 def method_row_cases() -> list[tuple[str, str, str, str | None]]:
@@ -226,8 +361,16 @@ def run_toy_sweep(tmp_path: Path, extra: list[str]) -> tuple[subprocess.Complete
     app = tmp_path / "toy_app.py"
     app.write_text(textwrap.dedent(TOY_APP.format(repo=str(REPO), conf=str(CONF))))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
-    args = [sys.executable, str(app), "-m", "seed=0,1,2", "++fail_soft=true", "logger=csv",
-            f"paths.log_dir={tmp_path / 'logs'}", *extra]
+    args = [
+        sys.executable,
+        str(app),
+        "-m",
+        "seed=0,1,2",
+        "++fail_soft=true",
+        "logger=csv",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        *extra,
+    ]
     done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     multiruns = list((tmp_path / "logs").rglob("multirun.yaml"))
     assert done.returncode == 0, done.stderr[-3000:]
@@ -253,7 +396,10 @@ def test_command_line_values_replace_the_sweeps_params(tmp_path):
     _, sweep_dir = run_toy_sweep(tmp_path, ["+sweep=gmdf_multidomain_baselines", "leave_out=diff"])
     jobs = discover_jobs([sweep_dir])
     assert [(job.value("seed"), job.value("leave_out"), job.value("detector")) for job in jobs] == [
-        (0, "diff", "xception"), (1, "diff", "xception"), (2, "diff", "xception")]
+        (0, "diff", "xception"),
+        (1, "diff", "xception"),
+        (2, "diff", "xception"),
+    ]
     assert jobs[1].status == "failed" and jobs[0].value("protocol.name") == "multidomain_leave_diff"
 
 
@@ -281,7 +427,13 @@ if __name__ == "__main__":
 """
 
 
-MULTIDOMAIN_DATASETS = {"ffpp_c23": "Deepfakes", "celebdf_v2": "fake", "diff": "T2I", "wilddeepfake": "fake", "dfdc": "fake"}
+MULTIDOMAIN_DATASETS = {
+    "ffpp_c23": "Deepfakes",
+    "celebdf_v2": "fake",
+    "diff": "T2I",
+    "wilddeepfake": "fake",
+    "dfdc": "fake",
+}
 
 
 def write_tiny_prepared_dataset(root: Path, fake_type: str, seed: int) -> None:
@@ -304,8 +456,16 @@ def write_tiny_prepared_dataset(root: Path, fake_type: str, seed: int) -> None:
                     relative = f"{split}/{label}_{video}_{frame}.png"
                     (root / relative).parent.mkdir(parents=True, exist_ok=True)
                     Image.fromarray(image).save(root / relative)
-                    rows.append({"path": relative, "label": label, "domain": root.name,
-                                 "type": fake_type if label else "real", "video_id": video_id, "split": split})
+                    rows.append(
+                        {
+                            "path": relative,
+                            "label": label,
+                            "domain": root.name,
+                            "type": fake_type if label else "real",
+                            "video_id": video_id,
+                            "split": split,
+                        }
+                    )
     pd.DataFrame(rows).to_csv(root / "index.csv", index=False)
 
 
@@ -324,11 +484,22 @@ def test_demo_sweep_end_to_end_with_submitit_wandb_and_robustness(tmp_path, caps
     sweep_dir = tmp_path / "sweep"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
     args = [
-        sys.executable, str(app), "-m", "+sweep=gmdf_multidomain_baselines",
-        "leave_out=wilddeepfake", "seed=0,1",  # the command line narrows / widens the sweep's params
-        "scale=demo", "trainer.max_epochs=1", "launcher=submitit_local", "logger=default",
-        "data.source=prepared", f"paths.prepared_dir={prepared}", f"paths.log_dir={tmp_path / 'logs'}",
-        "data.frames_per_video.eval=4", "data.batch_size=16", f"hydra.sweep.dir={sweep_dir}",
+        sys.executable,
+        str(app),
+        "-m",
+        "+sweep=gmdf_multidomain_baselines",
+        "leave_out=wilddeepfake",
+        "seed=0,1",  # the command line narrows / widens the sweep's params
+        "scale=demo",
+        "trainer.max_epochs=1",
+        "launcher=submitit_local",
+        "logger=default",
+        "data.source=prepared",
+        f"paths.prepared_dir={prepared}",
+        f"paths.log_dir={tmp_path / 'logs'}",
+        "data.frames_per_video.eval=4",
+        "data.batch_size=16",
+        f"hydra.sweep.dir={sweep_dir}",
     ]
     done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=1500)
     logs = "\n".join(p.read_text()[-2000:] for p in sweep_dir.rglob("*_log.err"))
@@ -355,8 +526,18 @@ def test_demo_sweep_end_to_end_with_submitit_wandb_and_robustness(tmp_path, caps
     # Robustness of one job's selected checkpoint: report and figures in its directory.
     from engine.robustness import main as robustness_main
 
-    assert robustness_main([f"run_dir={sweep_dir / '0'}", "corruptions=[jpeg,contrast]", "severities=[0,1,5]",
-                            "test_sets=[wilddeepfake]", "config.data.num_workers=0"]) == 0
+    assert (
+        robustness_main(
+            [
+                f"run_dir={sweep_dir / '0'}",
+                "corruptions=[jpeg,contrast]",
+                "severities=[0,1,5]",
+                "test_sets=[wilddeepfake]",
+                "config.data.num_workers=0",
+            ]
+        )
+        == 0
+    )
     report = json.loads((sweep_dir / "0" / "robustness.json").read_text())
     assert set(report["metrics"]["wilddeepfake"]["jpeg"]) == {"0", "1", "5"}
     assert report["checkpoint"].endswith(".ckpt")
