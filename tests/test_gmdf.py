@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import math
 from functools import partial
+from pathlib import Path
 
 import pytest
 import torch
@@ -497,21 +498,27 @@ def test_gmdf_multidomain_runs_end_to_end_and_caches_its_tokenizer(tmp_path, syn
     assert bool(checkpoint["state_dict"]["tokenizer_ready"])  # a restored model keeps its MIM targets
 
 
-# Measured on the shared 2-core machine (seed 0, 20 epochs; docs/GMDF.md "Demo-scale results").
+# Measured on the 2-core machine (seed 0, synthetic generator v4, docs/GMDF.md "Demo-scale results"):
+# with a randomly initialised tiny CLIP, GM-DF learns the domain part of its prompts (L_sis falls from
+# 2.25 to about 0.86 = ln 2 + a little: the domain is known, real/fake is not) but its real/fake loss stays
+# at ln 2 for 36 epochs, and validation / held-out AUCs stay at 0.49-0.52. The plain CLIP fine-tune needs
+# ~25 epochs before it starts learning this data at all (validation 0.61 and held-out DFDC 0.82 after 50).
+# The held-out AUC target of the issue is therefore not met at demo scale; the test keeps it as a strict
+# xfail, so it turns red (XPASS) the day it is met, and asserts what does hold.
 HELD_OUT_EPOCHS = 10
-HELD_OUT_AUC = 0.0
+HELD_OUT_AUC = 0.6
+SIS_AFTER_TRAINING = 1.4  # ln 8 = 2.08 at chance over 3 domains x 2 classes + the wildcard pair
 
 
-@pytest.mark.slow
-def test_gmdf_on_three_synthetic_domains_against_the_clip_baseline(tmp_path, synthetic_root):
-    """GM-DF trained on FF++, Celeb-DF and DiFF (synthetic) reaches HELD_OUT_AUC on the held-out
-    WildDeepfake domain; the plain CLIP fine-tune at the same budget (epochs, batch, lr) is printed
-    next to it, not asserted against (docs/GMDF.md reports both)."""
+@pytest.fixture(scope="module")
+def demo_runs(tmp_path_factory, synthetic_root) -> tuple[Path, dict]:
+    """GM-DF and the CLIP fine-tune at the same budget, trained once for the slow tests below."""
     from conftest import compose
 
     from engine.pipeline import run
     from evaluation.results import load_results
 
+    tmp_path = tmp_path_factory.mktemp("gmdf_demo")
     budget = ["scale=demo", f"trainer.max_epochs={HELD_OUT_EPOCHS}", f"paths.cache_dir={tmp_path / 'cache'}"]
     run(compose(["experiment=gmdf_multidomain", *budget], tmp_path / "gmdf", synthetic_root))
     run(compose(["experiment=baseline_multidomain", "detector=clip_finetune", "detector.optimizer.lr=1e-3", *budget],
@@ -521,4 +528,24 @@ def test_gmdf_on_three_synthetic_domains_against_the_clip_baseline(tmp_path, syn
         for name in ("gmdf", "clip")
     }
     print(aucs)
+    return tmp_path, aucs
+
+
+@pytest.mark.slow
+def test_gmdf_learns_its_domain_prompts_on_three_synthetic_domains(demo_runs):
+    """GM-DF trained on FF++, Celeb-DF and DiFF (synthetic): L_sis, the prompt loss over (domain, class)
+    pairs, falls well below chance, so the domain prompts, temperatures and meta-optimiser train."""
+    import pandas as pd
+
+    run_root, _ = demo_runs
+    metrics = pd.read_csv(run_root / "gmdf" / "csv" / "metrics.csv")
+    sis = metrics.dropna(subset=["train/loss_sis"]).groupby("epoch")["train/loss_sis"].mean()
+    assert sis.iloc[0] > 2.0 and sis.iloc[-1] < SIS_AFTER_TRAINING, [round(v, 3) for v in sis]
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="demo-scale target not met: a random tiny CLIP does not learn real/fake on the "
+                   "synthetic data in a CPU budget (docs/GMDF.md, 'Demo-scale results')")
+def test_gmdf_reaches_the_held_out_auc_target_at_demo_scale(demo_runs):
+    _, aucs = demo_runs
     assert aucs["gmdf"]["wilddeepfake"] >= HELD_OUT_AUC, aucs
