@@ -12,7 +12,7 @@ import pandas as pd
 from torch.utils.data import DataLoader
 
 from datamodules.frame_dataset import EvalShardSampler, FrameTable, TrainFrameSampler, fixed_eval_frames
-from datamodules.protocol import Protocol, ProtocolItem, parse_protocol
+from datamodules.protocol import RECORDS_DOMAIN, Protocol, ProtocolItem, parse_protocol
 from datamodules.sources import load_dataset_records
 from datamodules.transforms import build_transform
 
@@ -99,7 +99,8 @@ class FaceDataModule(L.LightningDataModule):
                 f"(splits present: {sorted(records['split'].unique())})"
             )
         selected = selected.copy()
-        selected["domain"] = item.domain_name
+        if item.domain != RECORDS_DOMAIN:
+            selected["domain"] = item.domain_name
         selected["dataset"] = item.dataset
         return selected
 
@@ -122,7 +123,8 @@ class FaceDataModule(L.LightningDataModule):
         test_tables = {
             name: self._group_records(items, f"test.{name}") for name, items in self.protocol.test.items()
         }
-        self.domain_names = list(dict.fromkeys(i.domain_name for i in self.protocol.train))
+        # Training domains in the order they first appear (item order; record order for `domain: records`).
+        self.domain_names = list(dict.fromkeys(self.train_table["domain"]))
         all_types = pd.concat(
             [self.train_table["type"], val_table["type"], *(t["type"] for t in test_tables.values())]
         )

@@ -13,12 +13,17 @@ class ProtocolError(ValueError):
     """A protocol that names unknown datasets, splits or malformed items."""
 
 
+RECORDS_DOMAIN = "records"
+
+
 @dataclass(frozen=True)
 class ProtocolItem:
     """One (dataset, split) slice, optionally restricted to some fine-grained types.
 
     ``domain`` is the domain name the records get (default: the dataset name), so the same
-    dataset can stand for one domain in one protocol and be split into several in another.
+    dataset can stand for one domain in one protocol and be split into several in another;
+    ``records`` keeps each record's own ``domain`` column (a joint dataset such as JFSFDB whose
+    reader names the source dataset of every video).
     """
 
     dataset: str

@@ -1858,7 +1858,7 @@ _DTN_T10_PAPER = {
         (97.35, 99.81, 65.32, 74.05, 72.01, 79.83, 70.36, 78.42, 87.23, 97.54),
     ),
 }
-_NOT_WIRED_T10 = "DistilledTimmDetector (detectors/dtn.py) has no detector config yet (docs/SWEEPS.md)"
+_DTN_XCEPTION_DSD = "dtn_xception_dsd"
 
 
 def _dtn_t10_rows() -> tuple[Row, ...]:
@@ -1877,9 +1877,15 @@ def _dtn_t10_rows() -> tuple[Row, ...]:
                         sweep=_DTN_DSD,
                     )
                 )
-            else:
+            else:  # Xception
                 rows.append(
-                    Row(key, f"{model}-{role}", None, values(_DTN_T10_KEYS, numbers), note=_NOT_WIRED_T10)
+                    Row(
+                        key,
+                        f"Xception-{role}",
+                        ablation(_DTN_XCEPTION_DSD, {GENERATION: generation}),
+                        values(_DTN_T10_KEYS, numbers),
+                        sweep=_DTN_XCEPTION_DSD,
+                    )
                 )
     return tuple(rows)
 
@@ -1900,7 +1906,8 @@ DTN_TABLE10 = PaperTable(
         "Identified by the text's 'In Table 10'. One chain of generations 0-4 (self_distill.generations 4); "
         "generation g trains with seed + g.",
         "The paper prints 'Student 1' with a space for DTN only; labels are normalised.",
-        "The EfficientViT rows are left out (EfficientViT is not in the suite); the Xception rows are kept, not wired.",
+        "The EfficientViT rows are left out (EfficientViT is not in the suite); the Xception rows come from "
+        "sweep dtn_xception_dsd (detector=xception_dsd: Xception with the DSD losses).",
     ),
 )
 

@@ -67,6 +67,7 @@ def _prepared_jfsfdb(root: Path) -> pd.DataFrame:
     rows = []
     for role, split, domain in [
         ("train", "train", "siw"),
+        ("train", "train", "ffpp"),
         ("val", "val", "siw"),
         ("intra_test", "test", "siw"),
         ("cross_test", "test", "msu"),
@@ -108,6 +109,9 @@ def test_jfsfdb_intra_and_cross_test_sets_follow_the_role_column(tmp_path):
     assert videos["jfsfdb_cross"] == by_role["cross_test"]
     assert videos["jfsfdb"] == by_role["intra_test"] | by_role["cross_test"]
     assert set(datamodule.train_table["video_id"]) == by_role["train"]
+    # `domain: records`: the training domains are the JFSFDB sources the reader named, not one "jfsfdb"
+    assert datamodule.domain_names == ["siw", "ffpp"]
+    assert set(datamodule.train_table["domain"]) == {"siw", "ffpp"}
 
 
 def test_where_errors_name_the_column_and_the_values(tmp_path):

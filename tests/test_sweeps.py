@@ -46,6 +46,7 @@ EXPECTED_JOBS = {
     # DTN ablations (Tables 3-10: self-distillation chains of 4 or 5 trainings each; Fig. 6: single runs)
     "dtn_components": 6,
     "dtn_self_distillation": 2,
+    "dtn_xception_dsd": 1,
     "dtn_local_connection": 2,
     "dtn_moe_mode": 2,
     "dtn_mas": 2,
