@@ -56,7 +56,7 @@ except ImportError:  # pragma: no cover - Windows
 log = logging.getLogger(__name__)
 
 # Bump whenever drawing, artifacts or the domain table change: old caches are then ignored.
-GENERATOR_VERSION = 4
+GENERATOR_VERSION = 5
 INDEX_NAME = "index.csv"
 SPEC_NAME = "spec.json"
 # Pixel sizes (feathering, blur) below are tuned at this image size and scale with it.

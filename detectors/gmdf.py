@@ -749,7 +749,7 @@ class GMDFDetector(BaseDetector):
         total, components = self.combine_losses(DetectorOutput(logits=output.logits, aux_losses=aux), {"label": labels})
         weight = self.meta_settings.meta_train_weight
         if weight and inner_losses:
-            meta_train = sum(value.float() for value in inner_losses.values())
+            meta_train = sum(inner_losses[name].float() for name in self.meta_settings.inner_losses)
             components["meta_train"] = meta_train
             total = total + weight * meta_train
         return total, components

@@ -47,12 +47,20 @@ def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
     return [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c]
 
 
+DDP_STRATEGIES = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
+
+
 def ddp_strategy(strategy: object, model: L.LightningModule) -> str | None:
-    """``ddp_find_unused_parameters_true`` in place of plain ``ddp`` for a detector whose steps can leave
-    parameters without gradients (``ddp_find_unused_parameters``); None: keep the configured strategy."""
-    if strategy == "ddp" and getattr(model, "ddp_find_unused_parameters", False):
-        log.info("%s leaves some parameters without gradients in a step: DDP finds unused parameters", type(model).__name__)
-        return "ddp_find_unused_parameters_true"
+    """``<ddp strategy>_find_unused_parameters_true`` in place of a plain DDP strategy name for a detector
+    whose steps can leave parameters without gradients (``ddp_find_unused_parameters``); None: keep the
+    configured strategy. A strategy given as an object or a config node is the user's to set up."""
+    if not getattr(model, "ddp_find_unused_parameters", False):
+        return None
+    if isinstance(strategy, str) and strategy in DDP_STRATEGIES:
+        log.info("%s leaves some parameters without gradients in a step: DDP finds unused parameters", getattr(model, "__name__", type(model).__name__))
+        return f"{strategy}_find_unused_parameters_true"
+    if not isinstance(strategy, str):
+        log.warning("%s needs DDP's find_unused_parameters=True; check that strategy %r sets it", getattr(model, "__name__", type(model).__name__), strategy)
     return None
 
 
@@ -122,7 +130,7 @@ def run(cfg: DictConfig) -> float | None:
         objective_key = str(cfg.get("objective", "val/auc"))
         objective = _objective(validation, objective_key)
         if trainer.is_global_zero:
-            cost = measure_model_cost(cfg, model, str(trainer.precision)) if cfg.get("evaluate_cost") else None
+            cost = measure_model_cost(cfg, model, trainer) if cfg.get("evaluate_cost") else None
             _write_outputs(cfg, output_dir, validation, tests, selected, how, objective_key, objective, model, started, cost)
             _print_table(tests, f"{cfg.get('experiment_name') or cfg.task_name}: test metrics ({how})")
             if cfg.get("robustness"):
@@ -169,17 +177,19 @@ def _objective(validation: dict[str, dict], key: str) -> float | None:
 AUTOCAST_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
-def measure_model_cost(cfg: DictConfig, model: L.LightningModule, precision: str) -> dict[str, Any]:
-    """``evaluation.cost.measure_cost`` of the tested model on its device, under the run's autocast dtype."""
+def measure_model_cost(cfg: DictConfig, model: L.LightningModule, trainer: L.Trainer) -> dict[str, Any]:
+    """``evaluation.cost.measure_cost`` of the tested model on the run's device (the trainer's root device:
+    Lightning moves the module back to the CPU when testing ends), under the run's autocast dtype."""
     from evaluation.cost import measure_cost
 
     settings = cfg.get("cost") or {}
     cost = measure_cost(
         model,
+        device=trainer.strategy.root_device,
         batch_size=int(settings.get("batch_size", 1)),
         warmup=int(settings.get("warmup", 3)),
         repeats=int(settings.get("repeats", 10)),
-        dtype=AUTOCAST_DTYPES.get(precision, torch.float32),
+        dtype=AUTOCAST_DTYPES.get(str(trainer.precision), torch.float32),
     )
     log.info(
         "cost: %.2f M parameters (%.2f M trainable), %.3f GFLOPs and %.2f ms per image on %s",
@@ -211,6 +221,7 @@ def _write_outputs(cfg, output_dir: Path, validation, tests, selected, how, obje
         "experiment": cfg.get("experiment_name"),
         "scale": cfg.get("scale_name"),
         "protocol": cfg.protocol.name,
+        "world_size": int(model.trainer.world_size),
         "complete_evaluation": all(r["complete"] for r in [*validation.values(), *tests.values()]),
         "frames": {name: len(r["predictions"]) for name, r in {**validation, **tests}.items()},
         "videos": {name: int(r["predictions"]["video_id"].nunique()) for name, r in {**validation, **tests}.items()},

@@ -532,3 +532,11 @@ def test_transcription_check_covers_cost_columns():
         dataclasses.replace(table, rows=(table.rows[0], typo)), paper.read_text(encoding="utf-8")
     )
     assert len(problems) == 1 and "with_lc" in problems[0]
+
+
+def test_aggregator_reads_the_chain_file_the_chain_writes():
+    """sweeps.aggregate names self_distill.json itself (it must import without torch); keep them equal."""
+    from engine.self_distill import SELF_DISTILL_FILE_NAME as written
+    from sweeps.aggregate import SELF_DISTILL_FILE_NAME as read
+
+    assert read == written

@@ -259,10 +259,9 @@ def test_demo_config_builds_and_a_64px_forward_is_fast(tmp_path):
     assert min(step_seconds) < 1.0, f"a 64 px training step of 8 images took {min(step_seconds):.2f} s of CPU"
 
 
-# Measured on the 2-core CPU machine (seed 0, synthetic generator version 4, the settings below): best
-# validation (in-domain) frame AUC 0.675, FF++ test 0.770 (0.659 / 0.616 in an earlier run with another
-# thread count); the EfficientNet-B4 baseline (experiment=baseline_multidomain, 4 epochs) reaches
-# 0.725 / 0.645 there. Re-measure when the synthetic data changes.
+# Measured on the 2-core CPU machine (seed 0, synthetic generator version 5, the settings below): best
+# validation (in-domain) frame AUC 0.688, FF++ test 0.736 (0.675 / 0.770 on a draft of the generator).
+# Re-measure when the synthetic data changes.
 DEMO_VAL_AUC = 0.58
 DEMO_FFPP_AUC = 0.55
 # Three experts and lr 1e-3 for 6 epochs: the multi-domain protocol has the most synthetic training data.

@@ -498,7 +498,7 @@ def test_gmdf_multidomain_runs_end_to_end_and_caches_its_tokenizer(tmp_path, syn
     assert bool(checkpoint["state_dict"]["tokenizer_ready"])  # a restored model keeps its MIM targets
 
 
-# Measured on the 2-core machine (seed 0, synthetic generator v4, docs/GMDF.md "Demo-scale results"):
+# Measured on the 2-core machine (seed 0, synthetic generator version 5, docs/GMDF.md "Demo-scale results"):
 # with a randomly initialised tiny CLIP, GM-DF learns the domain part of its prompts (L_sis falls from
 # 2.25 to about 0.86 = ln 2 + a little: the domain is known, real/fake is not) but its real/fake loss stays
 # at ln 2 for 36 epochs, and validation / held-out AUCs stay at 0.49-0.52. The plain CLIP fine-tune needs
