@@ -10,11 +10,11 @@ synthetic set (resized to each configuration's input size), so it runs on any ma
 from __future__ import annotations
 
 import argparse
-from types import SimpleNamespace
 import statistics
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 from hydra import compose, initialize_config_dir
