@@ -18,10 +18,9 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from engine.compose import compose_run_config
 from engine.pipeline import run
 from evaluation.results import load_results
-
-CONF = Path(__file__).resolve().parent.parent / "conf"
 
 # comparison -> detector label -> overrides; the first entry is the method, the rest baselines.
 COMPARISONS: dict[str, dict[str, list[str]]] = {
@@ -48,25 +47,10 @@ REPORTED = ("auc", "eer", "acer", "acc")
 
 
 def compose_config(overrides: list[str], output_dir: Path, synthetic_root: Path | None):
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict, read_write
-
-    from engine.resolvers import register_resolvers
-
-    register_resolvers()
-    GlobalHydra.instance().clear()
     extra = [f"paths.log_dir={output_dir / 'logs'}", "logger=csv", "callbacks.progress_bar=null"]
     if synthetic_root is not None:
         extra += [f"data.synthetic.root={synthetic_root}", "data.synthetic.progress=false"]
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=[*extra, *overrides], return_hydra_config=True)
-    with read_write(cfg.hydra.runtime), open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        HydraConfig.instance().set_config(cfg)
-        cfg.paths.output_dir = str(output_dir)
-        del cfg["hydra"]
+    cfg = compose_run_config([*extra, *overrides], output_dir)
     return cfg
 
 

@@ -17,28 +17,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
-from omegaconf import open_dict, read_write
 
-from engine.resolvers import register_resolvers
-
-CONF = Path(__file__).resolve().parent.parent / "conf"
-
-
-def compose_config(overrides: list[str], output_dir: Path):
-    register_resolvers()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=overrides, return_hydra_config=True)
-    with read_write(cfg.hydra.runtime), open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        HydraConfig.instance().set_config(cfg)
-        cfg.paths.output_dir = str(output_dir)
-        del cfg["hydra"]
-    return cfg
+from engine.compose import compose_run_config
 
 
 def loader_throughput(datamodule, batches: int) -> float:
@@ -112,7 +93,7 @@ def main() -> None:
                     f"data.batch_size={args.batch_size}", f"data.num_workers={args.workers}", "detector.pretrained=null",
                     *EXTRA_OVERRIDES.get(detector, []),
                 ]
-                cfg = compose_config(overrides, Path(tmp))
+                cfg = compose_run_config(overrides, Path(tmp))
                 datamodule = instantiate(cfg.data, _convert_="all")
                 datamodule.setup("fit")
                 images_per_s = loader_throughput(datamodule, args.loader_batches)

@@ -56,11 +56,12 @@ def ddp_strategy(strategy: object, model: L.LightningModule) -> str | None:
     configured strategy. A strategy given as an object or a config node is the user's to set up."""
     if not getattr(model, "ddp_find_unused_parameters", False):
         return None
+    name = type(model).__name__
     if isinstance(strategy, str) and strategy in DDP_STRATEGIES:
-        log.info("%s leaves some parameters without gradients in a step: DDP finds unused parameters", getattr(model, "__name__", type(model).__name__))
+        log.info("%s leaves some parameters without gradients in a step: DDP finds unused parameters", name)
         return f"{strategy}_find_unused_parameters_true"
     if not isinstance(strategy, str):
-        log.warning("%s needs DDP's find_unused_parameters=True; check that strategy %r sets it", getattr(model, "__name__", type(model).__name__), strategy)
+        log.warning("%s needs DDP's find_unused_parameters=True; check that strategy %r sets it", name, strategy)
     return None
 
 

@@ -26,26 +26,11 @@ def synthetic_root(tmp_path_factory) -> Path:
 
 def compose(overrides: list[str], output_dir: Path, synthetic_root: Path | None = None):
     """Compose ``conf/train.yaml`` as run.py would, with the run directory at ``output_dir``."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.hydra_config import HydraConfig
-    from omegaconf import open_dict, read_write
+    from engine.compose import compose_run_config
 
-    from engine.resolvers import register_resolvers
-
-    register_resolvers()
-    GlobalHydra.instance().clear()
     extra = [f"paths.log_dir={output_dir / 'logs'}", "logger=csv"]
     if synthetic_root is not None:
         extra.append(f"data.synthetic.root={synthetic_root}")
         extra.append("data.synthetic.progress=false")
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = hydra_compose("train", overrides=[*extra, *overrides], return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with read_write(cfg.hydra.runtime), open_dict(cfg):
-        cfg.hydra.runtime.output_dir = str(output_dir)
-        HydraConfig.instance().set_config(cfg)
-        cfg.paths.output_dir = str(output_dir)
-        del cfg["hydra"]  # run.py's job config has no hydra node either
+    cfg = compose_run_config([*extra, *overrides], output_dir)
     return cfg
