@@ -1,8 +1,8 @@
-"""SUEDE and MoA-CLIP against the plain CLIP baselines at the same budget, at scale=demo.
+"""SUEDE, MoA-CLIP and GM-DF against the plain CLIP baselines at the same budget, at scale=demo.
 
 Each comparison trains every listed detector on the same protocol, data, epochs and seed on the
 embedded synthetic data and prints the test metrics of the held-out sets (the numbers in
-docs/CLIP_METHODS.md). The methods run through their experiment config (their recipe: prompts,
+docs/CLIP_METHODS.md and docs/GMDF.md). The methods run through their experiment config (their recipe: prompts,
 loss weights, warm-up, gradient clipping); the baselines through ``protocol=... detector=...``.
 A script, not a test (minutes per run on CPU):
 
@@ -36,6 +36,13 @@ COMPARISONS: dict[str, dict[str, list[str]]] = {
         "moa_clip": ["experiment=moa_ffpp"],
         "clip_finetune": ["protocol=ffpp_cross_dataset_moa", "detector=clip_finetune"],
         "clip_linear_probe": ["protocol=ffpp_cross_dataset_moa", "detector=clip_linear_probe"],
+    },
+    # GM-DF's demo recipe fine-tunes the suite's synthetic-pretrained tiny CLIP at lr 3e-4; the baseline
+    # starts from the same weights with the same lr.
+    "gmdf_multidomain": {
+        "gmdf": ["experiment=gmdf_multidomain"],
+        "clip_finetune": ["experiment=baseline_multidomain", "detector=clip_finetune", "demo_pretrained=synthetic",
+                          "detector.optimizer.lr=3e-4"],
     },
     "diff_t2i": {
         "moa_clip": ["experiment=moa_diff", "protocol=diff_train_t2i"],

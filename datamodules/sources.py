@@ -48,7 +48,7 @@ def load_dataset_records(
             )
         root = Path(options.pop("root"))
         seed = int(options.pop("seed", 0))
-        spec_obj = _synthetic_spec(options.pop("spec", None))
+        spec_obj = synthetic_spec(options.pop("spec", None))
         records = ensure_synthetic(
             root, seed=seed, spec=spec_obj, progress=bool(options.pop("progress", True))
         )
@@ -118,7 +118,7 @@ def select_where(records: pd.DataFrame, where: Mapping | None, source: str) -> p
     return records.loc[keep].reset_index(drop=True)
 
 
-def _synthetic_spec(raw: Mapping | None):
+def synthetic_spec(raw: Mapping | None):
     from datamodules.synthetic import SyntheticSpec
 
     if raw is None:

@@ -48,7 +48,7 @@ from datamodules.synthetic_faces import (
     sample_scene,
 )
 
-try:  # POSIX; elsewhere the atomic rename alone decides who wins (see _exclusive_lock)
+try:  # POSIX; elsewhere the atomic rename alone decides who wins (see exclusive_lock)
     import fcntl
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
@@ -651,7 +651,7 @@ def generate_synthetic(out_dir: Path, seed: int, spec: SyntheticSpec, progress: 
 
 
 @contextmanager
-def _exclusive_lock(lock_path: Path) -> Iterator[None]:
+def exclusive_lock(lock_path: Path) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``lock_path`` (released when the process dies, so a
     crashed generator never leaves a stale lock). Without fcntl this is a no-op and the atomic
     rename in :func:`ensure_synthetic` decides which process's copy is kept."""
@@ -686,7 +686,7 @@ def ensure_synthetic(root: Path, seed: int = 0, spec: SyntheticSpec | None = Non
     if (target / INDEX_NAME).is_file():
         return load_synthetic_index(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with _exclusive_lock(target.parent / f"{target.name}.lock"):
+    with exclusive_lock(target.parent / f"{target.name}.lock"):
         if (target / INDEX_NAME).is_file():  # another process finished while we waited
             return load_synthetic_index(target)
         # Leftovers of a generator that crashed: nobody else can be writing them (we hold the lock).

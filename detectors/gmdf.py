@@ -733,7 +733,8 @@ class GMDFDetector(BaseDetector):
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Eq. 14 on the meta-test samples, seen as an unknown domain (aggregated experts) with the
         inner-updated theta_E ``fast``: ``(total, components)`` as the base weighs them, plus
-        ``meta.meta_train_weight`` times the first inner step's losses (``inner_losses``) when set."""
+        ``meta.meta_train_weight`` times the first inner step's losses (``inner_losses``, weighed as the outer
+        loss weighs them: cls 1, sis ``aux_loss_weights.sis``) when set."""
         with self._twice_differentiable_attention():
             output = self._run(images, "aggregate", None, fast)
             mim = self.mim_loss(images, "aggregate", None, fast) if self.components.mim else None
@@ -749,10 +750,14 @@ class GMDFDetector(BaseDetector):
         total, components = self.combine_losses(DetectorOutput(logits=output.logits, aux_losses=aux), {"label": labels})
         weight = self.meta_settings.meta_train_weight
         if weight and inner_losses:
-            meta_train = sum(inner_losses[name].float() for name in self.meta_settings.inner_losses)
+            # weighed like the outer loss: L_cls + w_sis L_sis of the meta-train pass
+            meta_train = sum(self._loss_weight(name) * inner_losses[name].float() for name in self.meta_settings.inner_losses)
             components["meta_train"] = meta_train
             total = total + weight * meta_train
         return total, components
+
+    def _loss_weight(self, name: str) -> float:
+        return 1.0 if name == "cls" else float(self.aux_loss_weights[name])
 
     @torch.no_grad()
     def commit_domain_parameters(self, fast: Mapping[str, torch.Tensor]) -> None:

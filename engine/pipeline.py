@@ -17,6 +17,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
 from omegaconf import DictConfig, OmegaConf
 
+from engine.synthetic_pretraining import resolve_synthetic_weights
 from evaluation.results import build_results, git_commit, predictions_path, write_predictions, write_results
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,7 @@ def run(cfg: DictConfig) -> float | None:
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("high")
 
+    cfg = resolve_synthetic_weights(cfg)
     datamodule = instantiate(cfg.data, _convert_="all")
     model = instantiate(cfg.detector, _convert_="all")
     strategy = ddp_strategy(OmegaConf.select(cfg, "trainer.strategy"), model)

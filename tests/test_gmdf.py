@@ -5,6 +5,7 @@ parameter budget, and (slow) end-to-end training on the synthetic domains agains
 from __future__ import annotations
 
 import copy
+import json
 import math
 from functools import partial
 from pathlib import Path
@@ -376,14 +377,16 @@ def test_second_order_meta_gradient_flows_through_the_inner_update():
 
 def test_mldg_option_adds_the_meta_train_losses_to_the_outer_loss():
     torch.manual_seed(0)
-    detector = tiny_gmdf(meta={"meta_train_weight": 0.5}, components={"mim": False, "domain_alignment": False, "meta_moe": True})
+    detector = tiny_gmdf(meta={"meta_train_weight": 0.5}, components={"mim": False, "domain_alignment": False, "meta_moe": True},
+                         aux_loss_weights={**AUX_WEIGHTS, "sis": 0.25})
     batch = batch_of([0, 0, 1, 1, 2, 2])
     fast, losses, inner_output = detector.meta_inner_update(batch["image"][:4], batch["label"][:4], batch["domain"][:4])
     total, components = detector.meta_outer_losses(
         batch["image"][4:], batch["label"][4:], batch["domain"][4:], fast, inner_output, batch["domain"][:4], losses
     )
-    assert components["meta_train"].item() == pytest.approx((losses["cls"] + losses["sis"]).item(), rel=1e-6)
-    expected = components["task"] + components["sis"] + 0.5 * components["meta_train"]
+    # the meta-train term weighs its losses as the outer loss does: cls 1, sis aux_loss_weights.sis
+    assert components["meta_train"].item() == pytest.approx((losses["cls"] + 0.25 * losses["sis"]).item(), rel=1e-6)
+    expected = components["task"] + 0.25 * components["sis"] + 0.5 * components["meta_train"]
     assert total.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
@@ -474,8 +477,9 @@ def test_dvae_mim_needs_a_tokenizer_before_training():
 
 # -- end to end on the synthetic domains ------------------------------------------------------------
 def test_gmdf_multidomain_runs_end_to_end_and_caches_its_tokenizer(tmp_path, synthetic_root):
-    """The README job at a tiny budget: the dVAE is trained on the training frames and cached under
-    paths.cache_dir, training is the meta-optimiser, every test set is scored, M_EER is logged."""
+    """The README job at a tiny budget: the tiny CLIP is pretrained on the embedded data and loaded, the
+    dVAE is trained on the training frames, both are cached under paths.cache_dir, training is the
+    meta-optimiser, every test set is scored, M_EER is logged."""
     import pandas as pd
     from conftest import compose
 
@@ -485,6 +489,7 @@ def test_gmdf_multidomain_runs_end_to_end_and_caches_its_tokenizer(tmp_path, syn
     overrides = [
         "experiment=gmdf_multidomain", "scale=demo", "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "trainer.log_every_n_steps=1",
         f"paths.cache_dir={tmp_path / 'cache'}", "detector.mim.tokenizer.steps.tiny=5", "detector.mim.tokenizer.max_images.tiny=64",
+        "synthetic_pretraining.epochs=1", "synthetic_pretraining.domains=[jfsfdb]",
     ]
     run(compose(overrides, tmp_path / "run", synthetic_root))
     results = load_results(tmp_path / "run" / "results.json")
@@ -492,37 +497,37 @@ def test_gmdf_multidomain_runs_end_to_end_and_caches_its_tokenizer(tmp_path, syn
     assert results["extra"]["complete_evaluation"] is True
     tokenizers = list((tmp_path / "cache" / "dvae").glob("dvae_*.pt"))
     assert len(tokenizers) == 1
+    clips = list((tmp_path / "cache" / "synthetic_clip").glob("clip_*.pt"))
+    assert len(clips) == 1 and results["config"]["detector"]["pretrained"] == str(clips[0])
     metrics = pd.read_csv(tmp_path / "run" / "csv" / "metrics.csv")
     assert {"train/loss_task", "train/loss_sis", "train/loss_mim", "train/loss_da", "train/loss_inner_cls", "test/m_eer"} <= set(metrics.columns)
     checkpoint = torch.load(results["validation"]["checkpoint"], map_location="cpu", weights_only=False)
     assert bool(checkpoint["state_dict"]["tokenizer_ready"])  # a restored model keeps its MIM targets
 
 
-# Measured on the 2-core machine (seed 0, synthetic generator version 5, docs/GMDF.md "Demo-scale results"):
-# with a randomly initialised tiny CLIP, GM-DF learns the domain part of its prompts (L_sis falls from
-# 2.25 to about 0.86 = ln 2 + a little: the domain is known, real/fake is not) but its real/fake loss stays
-# at ln 2 for 36 epochs, and validation / held-out AUCs stay at 0.49-0.52. The plain CLIP fine-tune needs
-# ~25 epochs before it starts learning this data at all (validation 0.61 and held-out DFDC 0.82 after 50).
-# The held-out AUC target of the issue is therefore not met at demo scale; the test keeps it as a strict
-# xfail, so it turns red (XPASS) the day it is met, and asserts what does hold.
-HELD_OUT_EPOCHS = 10
+# The demo recipe (docs/GMDF.md "Demo scale"): the tiny CLIP pretrained on the embedded UniAttack/JFSFDB
+# domains, lr 3e-4, 10 epochs, L_sis weight 0 in the outer loss. Measured on the 2-core machine
+# (synthetic generator version 5), held-out WildDeepfake frame AUC for seeds 0 / 1 / 2: GM-DF
+# 0.738 / 0.665 / 0.630; the CLIP fine-tune from the same weights at the same budget __CLIP_SEEDS__.
 HELD_OUT_AUC = 0.6
-SIS_AFTER_TRAINING = 1.4  # ln 8 = 2.08 at chance over 3 domains x 2 classes + the wildcard pair
+INNER_SIS_AFTER_TRAINING = 1.9  # measured 1.87 -> 1.61 over the 10 epochs (seed 0); ln 8 = 2.08 at chance over 3 domains x 2 classes + the wildcard pair
 
 
 @pytest.fixture(scope="module")
 def demo_runs(tmp_path_factory, synthetic_root) -> tuple[Path, dict]:
-    """GM-DF and the CLIP fine-tune at the same budget, trained once for the slow tests below."""
+    """GM-DF (the README's main job) and the CLIP fine-tune at the same budget, from the same pretrained
+    tiny CLIP, trained once for the slow tests below."""
     from conftest import compose
 
     from engine.pipeline import run
     from evaluation.results import load_results
 
     tmp_path = tmp_path_factory.mktemp("gmdf_demo")
-    budget = ["scale=demo", f"trainer.max_epochs={HELD_OUT_EPOCHS}", f"paths.cache_dir={tmp_path / 'cache'}"]
-    run(compose(["experiment=gmdf_multidomain", *budget], tmp_path / "gmdf", synthetic_root))
-    run(compose(["experiment=baseline_multidomain", "detector=clip_finetune", "detector.optimizer.lr=1e-3", *budget],
-                tmp_path / "clip", synthetic_root))
+    shared = ["scale=demo", f"paths.cache_dir={tmp_path / 'cache'}"]
+    run(compose(["experiment=gmdf_multidomain", *shared], tmp_path / "gmdf", synthetic_root))
+    clip = ["experiment=baseline_multidomain", "detector=clip_finetune", "demo_pretrained=synthetic", "demo_epochs=10",
+            "detector.optimizer.lr=3e-4"]
+    run(compose([*clip, *shared], tmp_path / "clip", synthetic_root))
     aucs = {
         name: {test: round(m["frame"]["auc"], 4) for test, m in load_results(tmp_path / name / "results.json")["tests"].items()}
         for name in ("gmdf", "clip")
@@ -532,20 +537,24 @@ def demo_runs(tmp_path_factory, synthetic_root) -> tuple[Path, dict]:
 
 
 @pytest.mark.slow
-def test_gmdf_learns_its_domain_prompts_on_three_synthetic_domains(demo_runs):
-    """GM-DF trained on FF++, Celeb-DF and DiFF (synthetic): L_sis, the prompt loss over (domain, class)
-    pairs, falls well below chance, so the domain prompts, temperatures and meta-optimiser train."""
+def test_gmdf_reaches_the_held_out_auc_target_at_demo_scale(demo_runs):
+    """Trained on synthetic FF++, Celeb-DF and DiFF, GM-DF detects the held-out WildDeepfake; a label
+    flip or a broken loss would put it at or below 0.5."""
+    run_root, aucs = demo_runs
+    assert aucs["gmdf"]["wilddeepfake"] >= HELD_OUT_AUC, aucs
+    assert aucs["clip"]["wilddeepfake"] >= HELD_OUT_AUC, aucs  # the baseline learns at the same budget too
+    results = json.loads((run_root / "gmdf" / "results.json").read_text())
+    assert results["config"]["trainer"]["max_epochs"] == 10
+    assert Path(results["config"]["detector"]["pretrained"]).parent.name == "synthetic_clip"
+
+
+@pytest.mark.slow
+def test_gmdf_trains_its_domain_prompts_in_the_inner_loop_at_demo_scale(demo_runs):
+    """L_sis weighs 0 in the demo's outer loss, but the inner loop still trains the domain and class
+    prompts with it: the inner L_sis falls below chance."""
     import pandas as pd
 
     run_root, _ = demo_runs
     metrics = pd.read_csv(run_root / "gmdf" / "csv" / "metrics.csv")
-    sis = metrics.dropna(subset=["train/loss_sis"]).groupby("epoch")["train/loss_sis"].mean()
-    assert sis.iloc[0] > 2.0 and sis.iloc[-1] < SIS_AFTER_TRAINING, [round(v, 3) for v in sis]
-
-
-@pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="demo-scale target not met: a random tiny CLIP does not learn real/fake on the "
-                   "synthetic data in a CPU budget (docs/GMDF.md, 'Demo-scale results')")
-def test_gmdf_reaches_the_held_out_auc_target_at_demo_scale(demo_runs):
-    _, aucs = demo_runs
-    assert aucs["gmdf"]["wilddeepfake"] >= HELD_OUT_AUC, aucs
+    inner = metrics.dropna(subset=["train/loss_inner_sis"]).groupby("epoch")["train/loss_inner_sis"].mean()
+    assert inner.iloc[-1] < INNER_SIS_AFTER_TRAINING < math.log(8), [round(v, 3) for v in inner]

@@ -36,6 +36,12 @@ def build_clip(
     if size not in {"paper", "tiny"}:
         raise ValueError(f"CLIP size must be 'paper' or 'tiny', got {size!r}")
     spec = parse_pretrained(pretrained, what=f"open_clip model {model_name}")
+    if spec.kind == "tag" and spec.value.lower() == "synthetic":
+        raise ValueError(
+            "pretrained='synthetic' names the tiny CLIP the suite pretrains on the embedded data; the pipeline "
+            "replaces it by the cached weights file (engine.synthetic_pretraining.resolve_synthetic_weights). "
+            "Resolve the composed config with it first, or pass the file path"
+        )
     if size == "tiny":
         # Tiny models never download; a local file (e.g. a saved tiny model) is still honoured.
         weights = spec.value if spec.kind == "file" else None
