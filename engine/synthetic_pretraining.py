@@ -195,10 +195,14 @@ def load_or_pretrain(
             "accuracy %.2f (prior %.2f)", stats["images"], ", ".join(recipe.domains), stats["seconds"], stats["first_epoch"]["loss"],
             stats["last_epoch"]["loss"], stats["prior_loss"], stats["last_epoch"]["accuracy"], stats["prior_accuracy"],
         )
-        partial = path.with_suffix(f".tmp{time.time_ns()}")
+        # the statistics first, the weights last: a weights file in place always has its statistics
+        stamp = time.time_ns()
+        partial_stats = path.with_suffix(f".json.tmp{stamp}")
+        partial_stats.write_text(json.dumps({"recipe": asdict(recipe), "stats": stats}, indent=1, default=list))
+        partial_stats.replace(path.with_suffix(".json"))
+        partial = path.with_suffix(f".tmp{stamp}")
         torch.save(model.state_dict(), partial)
         partial.replace(path)
-        path.with_suffix(".json").write_text(json.dumps({"recipe": asdict(recipe), "stats": stats}, indent=1, default=list))
     return path
 
 
