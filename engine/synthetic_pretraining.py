@@ -110,7 +110,19 @@ def pretrain_tiny_clip(
     recipe: PretrainingRecipe,
 ) -> tuple[torch.nn.Module, dict]:
     """Train the tiny CLIP of ``build_clip(model_name, size="tiny", image_size=...)`` on ``images``
-    (normalised, ``(N, 3, H, W)``) captioned ``captions[caption_ids[n]]``; returns it and its stats."""
+    (normalised, ``(N, 3, H, W)``) captioned ``captions[caption_ids[n]]``; returns it and its stats.
+
+    The global RNG is left as it was: a run draws the same random numbers whether the weights were
+    cached or trained in it (measured before this was so: seed 0 tested at held-out AUC 0.589 on a
+    fresh cache and 0.738 on a warm one)."""
+    with torch.random.fork_rng(devices=[]):
+        return _pretrain(model_name, image_size, images, caption_ids, captions, recipe)
+
+
+def _pretrain(
+    model_name: str, image_size: int, images: torch.Tensor, caption_ids: torch.Tensor, captions: Sequence[str],
+    recipe: PretrainingRecipe,
+) -> tuple[torch.nn.Module, dict]:
     from detectors.backbones.clip import build_clip
     from detectors.backbones.clip_surgery import tokenize
 
