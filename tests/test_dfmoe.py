@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import math
-import time
 
 import pytest
 import torch
@@ -239,7 +238,9 @@ def test_config_errors_name_the_value():
         tiny_dfmoe(centre_key="video")
 
 
-def test_demo_config_builds_and_a_64px_forward_is_fast(tmp_path):
+def test_demo_config_builds_and_a_64px_training_step_backpropagates(tmp_path):
+    """The demo experiment builds DFMoE as configured and one training step reaches the gate and the
+    selected experts (step time: benchmarks/train_step.py, docs/BENCHMARKS.md; no timed test)."""
     from conftest import compose
     from hydra.utils import instantiate
 
@@ -250,13 +251,11 @@ def test_demo_config_builds_and_a_64px_forward_is_fast(tmp_path):
     assert isinstance(model, DFMoE) and len(model.experts) == 5
     images, batch = training_batch(8)
     model.train()
-    model(images, batch)  # warm-up
-    step_seconds = []
-    for _ in range(3):  # CPU time of this process, best of 3: robust to other jobs on a shared machine
-        started = time.process_time()
-        model.combine_losses(model(images, batch), batch)[0].backward()
-        step_seconds.append(time.process_time() - started)
-    assert min(step_seconds) < 1.0, f"a 64 px training step of 8 images took {min(step_seconds):.2f} s of CPU"
+    loss = model.combine_losses(model(images, batch), batch)[0]
+    loss.backward()
+    assert torch.isfinite(loss)
+    with_gradient = [i for i, expert in enumerate(model.experts) if any(p.grad is not None and p.grad.abs().sum() > 0 for p in expert.parameters())]
+    assert len(with_gradient) >= cfg.detector.top_k, with_gradient
 
 
 # Measured on the 2-core CPU machine (seed 0, synthetic generator version 5, the settings below): best

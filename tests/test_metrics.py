@@ -4,7 +4,6 @@ conventions, one-class and bad-input behaviour, video aggregation, M_EER and wei
 from __future__ import annotations
 
 import math
-import time
 import warnings
 
 import numpy as np
@@ -274,12 +273,14 @@ def test_all_metrics_combines_frame_and_video_levels():
 
 
 @pytest.mark.slow
-def test_one_million_scores_are_fast():
+def test_one_million_scores_match_sklearn():
+    """At a real test-set size (1M frames) the AUC equals sklearn's (speed: no timed test)."""
+    from sklearn.metrics import roc_auc_score
+
     rng = np.random.default_rng(0)
     labels = rng.integers(0, 2, 1_000_000)
-    scores = rng.random(1_000_000)
+    scores = rng.random(1_000_000) + 0.2 * labels
     with warnings.catch_warnings():
-        start = time.perf_counter()
-        binary_metrics(scores, labels)
-        elapsed = time.perf_counter() - start
-    assert elapsed < 5.0, f"binary_metrics on 1M scores took {elapsed:.2f} s"
+        result = binary_metrics(scores, labels)
+    assert result["n"] == 1_000_000
+    assert result["auc"] == pytest.approx(roc_auc_score(labels, scores), abs=1e-9)

@@ -9,7 +9,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -181,9 +180,7 @@ def test_a_complete_cache_is_loaded_not_regenerated(tmp_path, monkeypatch):
         raise AssertionError("the cache was regenerated")
 
     monkeypatch.setattr(synthetic, "generate_synthetic", must_not_run)
-    started = time.perf_counter()
     again = ensure_synthetic(tmp_path, seed=0, spec=TWO_DOMAINS, progress=False)
-    assert time.perf_counter() - started < 1.0
     pd.testing.assert_frame_equal(records, again)
     assert index.stat().st_mtime_ns == stamp
 
