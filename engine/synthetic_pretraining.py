@@ -184,9 +184,8 @@ def load_or_pretrain(
     normalization: str, recipe: PretrainingRecipe,
 ) -> Path:
     """The weights file of the tiny CLIP pretrained on the embedded data, trained now if not cached."""
-    from datamodules.frame_dataset import load_rgb
     from datamodules.synthetic import exclusive_lock
-    from datamodules.transforms import build_transform
+    from detectors.dvae import load_training_images
 
     corpus, synthetic_name = corpus_records(synthetic_root, seed, spec, recipe.domains)
     cache_dir = Path(cache_dir)
@@ -197,8 +196,7 @@ def load_or_pretrain(
     with exclusive_lock(cache_dir / f"{path.name}.lock"):
         if path.is_file():  # another process trained it while we waited
             return path
-        transform = build_transform(image_size, normalization, train=False)
-        images = torch.stack([transform(load_rgb(file)) for file in corpus["path"]])
+        images = load_training_images(list(corpus["path"]), image_size, normalization, max_images=len(corpus))
         captions = sorted(corpus["caption"].unique())
         caption_ids = torch.tensor([captions.index(caption) for caption in corpus["caption"]])
         model, stats = pretrain_tiny_clip(model_name, image_size, images, caption_ids, captions, recipe)
@@ -220,18 +218,11 @@ def load_or_pretrain(
 
 def protocol_domains(cfg: DictConfig) -> dict[str, str]:
     """Every dataset a run's protocol reads (train, val, test) -> the embedded domain standing in for it."""
-    protocol = OmegaConf.to_container(cfg.protocol, resolve=True)
-    items = list(protocol.get("train") or []) + list(protocol.get("val") or [])
-    tests = protocol.get("test") or {}
-    items += list(tests.values()) if isinstance(tests, Mapping) else list(tests)
+    from datamodules.protocol import parse_protocol
+
     datasets = OmegaConf.to_container(cfg.data.datasets, resolve=True)
-    used: dict[str, str] = {}
-    for item in items:
-        name = item["dataset"] if isinstance(item, Mapping) else str(item)
-        spec = datasets.get(name) or {}
-        if spec.get("synthetic"):
-            used[name] = spec["synthetic"]
-    return used
+    protocol = parse_protocol(OmegaConf.to_container(cfg.protocol, resolve=True), list(datasets))
+    return {name: datasets[name]["synthetic"] for name in protocol.datasets() if datasets[name].get("synthetic")}
 
 
 def resolve_synthetic_weights(cfg: DictConfig) -> DictConfig:
