@@ -69,7 +69,23 @@ def run_name() -> str:
     return run_id()
 
 
+def root_dir() -> str:
+    """``FACEMOE_ROOT``, else the directory the command was started in.
+
+    A resolver rather than ``${oc.env:FACEMOE_ROOT,${hydra:runtime.cwd}}``: OmegaConf evaluates that
+    fallback even when the variable is set, and a multirun resolves ``hydra.sweep.dir`` (which
+    depends on the paths) before Hydra's config is set, so ``${hydra:...}`` fails there. Inside a
+    job the launching directory comes from Hydra (a submitit job may start elsewhere)."""
+    env = os.environ.get("FACEMOE_ROOT")
+    if env:
+        return env
+    cwd = _hydra_value("runtime.cwd")
+    return str(cwd) if cwd else os.getcwd()
+
+
 def register_resolvers() -> None:
-    for name, fn in {"run_id": run_id, "wandb_offline": wandb_offline, "wandb_group": wandb_group, "run_name": run_name}.items():
+    resolvers = {"run_id": run_id, "wandb_offline": wandb_offline, "wandb_group": wandb_group,
+                 "run_name": run_name, "facemoe_root": root_dir}
+    for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn, use_cache=False)
