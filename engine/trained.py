@@ -1,0 +1,98 @@
+"""A trained model to use after training: a run directory or a checkpoint file located, the run's
+config read back, and the detector rebuilt with the checkpoint's weights (``eval.py``, ``predict.py``).
+
+Checkpoints are read with ``torch.load(weights_only=True)``: tensors and plain containers only, so a
+checkpoint file cannot run code when it is loaded. A suite checkpoint (Lightning's dict of
+``state_dict``, loops, optimiser states) loads this way; anything else stops with an error naming
+the file and what was expected.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from engine.robustness import RobustnessError, checkpoint_path, run_config
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_CHOICES = ("best", "last")
+
+
+class TrainedRunError(ValueError):
+    """A run directory or checkpoint that cannot be used; the message names the path and why."""
+
+
+def locate(ckpt: object, which: str = "best") -> tuple[Path, Path]:
+    """``(run dir, checkpoint file)`` of ``ckpt``: a run directory (its ``which`` checkpoint:
+    ``best``, the one its results.json says was tested, or ``last``) or a ``.ckpt`` file inside
+    ``<run dir>/checkpoints/`` (the run directory, two levels up, gives the config)."""
+    if ckpt in (None, "", "???"):
+        raise TrainedRunError("ckpt is not set; give ckpt=<run dir> or ckpt=<run dir>/checkpoints/<file>.ckpt")
+    if which not in CHECKPOINT_CHOICES:
+        raise TrainedRunError(f"which={which!r}: expected one of {list(CHECKPOINT_CHOICES)}")
+    path = Path(str(ckpt)).expanduser()
+    if path.is_dir():
+        run_dir = path
+        try:
+            checkpoint = checkpoint_path(run_dir, which)
+        except RobustnessError as error:
+            raise TrainedRunError(str(error)) from error
+    elif path.is_file():
+        checkpoint, run_dir = path, path.resolve().parent.parent
+    else:
+        raise TrainedRunError(f"ckpt={str(ckpt)!r}: no such run directory or checkpoint file")
+    if not (run_dir / "results.json").is_file() and not (run_dir / ".hydra" / "config.yaml").is_file():
+        raise TrainedRunError(
+            f"{run_dir}: holds neither results.json nor .hydra/config.yaml, so the model's config is unknown; "
+            f"expected a run directory of this suite (or a checkpoint inside its checkpoints/ folder)"
+        )
+    return run_dir, checkpoint
+
+
+def trained_config(run_dir: Path) -> DictConfig:
+    """The run's resolved config (results.json, else .hydra/config.yaml)."""
+    try:
+        return run_config(run_dir)
+    except RobustnessError as error:
+        raise TrainedRunError(str(error)) from error
+
+
+def read_state_dict(checkpoint: Path) -> dict[str, torch.Tensor]:
+    """The ``state_dict`` of a suite checkpoint, read with ``weights_only=True``."""
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as error:  # unpickling, truncated or non-checkpoint files: all one message
+        raise TrainedRunError(
+            f"{checkpoint}: cannot be read as a checkpoint with torch.load(weights_only=True) "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}); "
+            f"expected a Lightning checkpoint written by this suite"
+        ) from error
+    if not isinstance(state, dict) or not isinstance(state.get("state_dict"), dict):
+        raise TrainedRunError(f"{checkpoint}: no 'state_dict' in it; expected a Lightning checkpoint written by this suite")
+    return state["state_dict"]
+
+
+def load_detector(cfg: DictConfig, checkpoint: Path) -> torch.nn.Module:
+    """The run's detector with the checkpoint's weights, including the validation threshold buffer.
+    No pretrained weights are fetched: every weight, frozen backbones included, is in the checkpoint."""
+    from hydra.utils import instantiate
+
+    detector_cfg = OmegaConf.create(OmegaConf.to_container(cfg.detector, resolve=True))
+    if "pretrained" in detector_cfg:
+        detector_cfg.pretrained = None
+    model = instantiate(detector_cfg, _convert_="all")
+    state = read_state_dict(checkpoint)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise TrainedRunError(
+            f"{checkpoint}: its weights do not fit the run's detector {cfg.detector.get('_target_')!r}: "
+            f"{len(missing)} missing (e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]}); "
+            f"expected a checkpoint of the run whose config was read"
+        )
+    model.eval()
+    log.info("loaded %s (%s)", checkpoint, type(model).__name__)
+    return model
