@@ -2,6 +2,7 @@
 sets without training. It serves the protocol's ``test`` sets exactly as :class:`FaceDataModule`
 does (same fixed frames, transform and batches), and builds no training or validation loader.
 
+A dataset entry may carry its own ``source`` (``prepared`` for a folder given to ``eval.py``).
 ``check_overlap`` (default on) loads the training records of the checkpoint's own protocol and
 refuses a test set that shares frames with them, as training runs do: a checkpoint must not be
 scored on the frames it was trained on.
@@ -13,6 +14,7 @@ import pandas as pd
 
 from datamodules.face_datamodule import FaceDataModule
 from datamodules.protocol import RECORDS_DOMAIN
+from datamodules.sources import load_dataset_records
 
 
 class TestSetsDataModule(FaceDataModule):
@@ -21,6 +23,17 @@ class TestSetsDataModule(FaceDataModule):
     def __init__(self, *args, check_overlap: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         self.check_overlap = bool(check_overlap)
+
+    def _dataset_records(self, name: str) -> pd.DataFrame:
+        # A dataset entry may name its own source: a prepared folder given to eval.py is read as
+        # prepared crops even when the checkpoint was trained on the synthetic stand-ins.
+        spec = self.datasets_cfg[name]
+        if "source" not in spec:
+            return super()._dataset_records(name)
+        if name not in self._records_cache:
+            plain = {k: v for k, v in spec.items() if k != "source"}
+            self._records_cache[name] = load_dataset_records(name, plain, str(spec["source"]), self.synthetic)
+        return self._records_cache[name]
 
     def setup(self, stage: str | None = None) -> None:
         if self.test_sets:

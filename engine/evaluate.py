@@ -53,7 +53,7 @@ def eval_test_sets(cfg: DictConfig, run_cfg: DictConfig) -> tuple[dict[str, Any]
                 f"python -m datamodules.preprocess"
             )
         name = str(cfg.get("prepared_name") or _safe_set_name(folder))
-        datasets[name] = {"prepared": str(folder)}
+        datasets[name] = {"prepared": str(folder), "source": "prepared"}
         tests = {name: {"dataset": name, "split": str(cfg.prepared_split)}}
         protocol_name = f"prepared:{folder}"
     elif cfg.get("protocol") is not None:

@@ -331,6 +331,8 @@ def predict(cfg: DictConfig) -> dict[str, int]:
         raise PredictError(f"inputs={inputs!r}: expected a list, e.g. 'inputs=[face.jpg,clips/]'")
     if int(cfg.frames) < 1 or int(cfg.batch_size) < 1:
         raise PredictError(f"frames={cfg.frames} and batch_size={cfg.batch_size} must be >= 1")
+    if str(cfg.faces) not in FACE_MODES:
+        raise PredictError(f"faces={cfg.faces!r}: expected one of {list(FACE_MODES)}")
     files, skipped = expand_inputs(list(inputs))
     run_dir, checkpoint = locate(cfg.ckpt, str(cfg.which))
     run_cfg = trained_config(run_dir)

@@ -158,8 +158,9 @@ def plot_expert_usage(
     figure, axes = plt.subplots(
         rows,
         columns,
-        figsize=(max(3.0, 0.45 * first.shape[1] + 2.2) * columns, (0.32 * first.shape[0] + 1.3) * rows),
+        figsize=(max(3.0, 0.45 * first.shape[1] + 2.2) * columns + 1.5, (0.32 * first.shape[0] + 1.3) * rows),
         squeeze=False,
+        layout="constrained",  # room for the group names and the shared colour bar
     )
     image = None
     for index, layer in enumerate(layers):
