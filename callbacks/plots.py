@@ -191,3 +191,14 @@ class RunPlots(L.Callback):
             if isinstance(logger, WandbLogger):
                 for path in self.written:
                     logger.log_image(key=f"plots/{path.stem}", images=[str(path)])
+
+
+def log_to_wandb_run(paths: list[Path], prefix: str = "plots") -> None:
+    """Log PNG files as images to the active W&B run, if there is one (figures drawn outside a
+    Lightning test, e.g. the robustness curves of ``+robustness``)."""
+    try:
+        import wandb
+    except ImportError:
+        return
+    if wandb.run is not None and paths:
+        wandb.log({f"{prefix}/{Path(p).stem}": wandb.Image(str(p)) for p in paths})

@@ -17,7 +17,7 @@ the validation threshold used for ``acc_val_thr``) are loaded. Severity 0 (the c
 scored once and starts every curve.
 
 Outputs: ``robustness.json`` (``metrics.<test set>.<corruption>.<severity>.{frame,video}`` with
-every metric of results.json) and ``robustness/<test set>_<level>_<metric>.png`` (one panel per
+every metric of results.json) and ``plots/robustness/<test set>_<level>_<metric>.png`` (one panel per
 corruption plus their average, as GM-DF's Fig. 3).
 """
 
@@ -28,7 +28,6 @@ import logging
 import math
 import os
 import sys
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -43,6 +42,7 @@ from torch.utils.data import DataLoader
 from datamodules.frame_dataset import FrameTable
 from datamodules.transforms import build_transform
 from evaluation.metrics import METRIC_NAMES, all_metrics
+from evaluation.plots import curve, plot_robustness  # noqa: F401  (curve: part of this module's API)
 from evaluation.results import RESULTS_FILE_NAME, atomic_write_json, git_commit, load_results
 from evaluation.robustness import CORRUPTIONS, SEVERITIES, CorruptImage, CorruptionError, corruption_parameter
 
@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_SETTINGS_FILE = REPO / "conf" / "robustness" / "default.yaml"
 ROBUSTNESS_FILE_NAME = "robustness.json"
-FIGURES_DIR_NAME = "robustness"
+FIGURES_DIR_NAME = "plots/robustness"  # under plots/: every figure of a run in one folder
 ROBUSTNESS_SCHEMA_VERSION = 1
 
 
@@ -249,76 +249,6 @@ def build_report(
 # --------------------------------------------------------------------------- figures
 
 
-def curve(report: Mapping[str, Any], test_set: str, corruption: str, metric: str, level: str) -> tuple[list[int], list[float]]:
-    """(severities, values) of one corruption's curve in a robustness report (null -> NaN)."""
-    points = report["metrics"][test_set][corruption]
-    severities = sorted(int(s) for s in points)
-    values = [points[str(s)][level][metric] for s in severities]
-    return severities, [math.nan if v is None else float(v) for v in values]
-
-
-def plot_robustness(
-    reports: Mapping[str, Mapping[str, Any]],
-    test_set: str,
-    out_path: str | os.PathLike,
-    metric: str = "auc",
-    level: str = "frame",
-) -> Path:
-    """One PNG: a panel per corruption (plus their average), one line per report (model label).
-
-    Rates are drawn in percent, as the papers' figures do.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    first = next(iter(reports.values()))
-    corruptions = list(first["metrics"][test_set])
-    panels = [*corruptions, "average"] if len(corruptions) > 1 else corruptions
-    columns = min(4, len(panels))
-    rows = math.ceil(len(panels) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.8 * rows), squeeze=False)
-    scale = 100.0 if metric not in ("n", "n_pos", "n_neg", "eer_threshold") else 1.0
-    for index, panel in enumerate(panels):
-        axis = axes[index // columns][index % columns]
-        for label, report in reports.items():
-            if panel == "average":
-                curves = [curve(report, test_set, c, metric, level) for c in corruptions]
-                severities = curves[0][0]
-                values = list(np.nanmean(np.array([c[1] for c in curves]), axis=0))
-            else:
-                severities, values = curve(report, test_set, panel, metric, level)
-            axis.plot(severities, [v * scale for v in values], marker="o", label=label)
-        if scale == 100.0:  # rates: keep 100 % in view, so a flat curve does not look like a drop
-            lowest = np.nanmin([line.get_ydata().min() for line in axis.get_lines()] or [0.0])
-            axis.set_ylim(max(0.0, float(lowest) - 5.0) if np.isfinite(lowest) else 0.0, 101.0)
-        axis.set_title("Average" if panel == "average" else CORRUPTIONS[panel].label, fontsize=9)
-        axis.set_xticks(range(0, max(SEVERITIES) + 1))
-        axis.set_xlabel("severity", fontsize=8)
-        axis.set_ylabel(f"{level} {metric.upper()}" + (" (%)" if scale == 100.0 else ""), fontsize=8)
-        axis.grid(alpha=0.3)
-    for index in range(len(panels), rows * columns):
-        axes[index // columns][index % columns].axis("off")
-    if len(reports) > 1:
-        axes[0][0].legend(fontsize=7)
-    figure.suptitle(f"Robustness on {test_set}", fontsize=10)
-    figure.tight_layout()
-    target = Path(out_path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
-    os.close(handle)
-    try:
-        figure.savefig(temporary, dpi=120)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    finally:
-        plt.close(figure)
-    return target
-
-
 def plot_report(report: Mapping[str, Any], out_dir: str | os.PathLike, label: str = "model") -> list[Path]:
     """The figures of one report: ``<out_dir>/<test set>_<level>_<metric>.png`` per test set."""
     metric, level = report["settings"]["plot_metric"], report["settings"]["plot_level"]
@@ -422,8 +352,12 @@ def evaluate_run(
     report = build_report(metrics, eval_sets, settings, ckpt, str(run_path))
     target_dir = Path(out_dir) if out_dir is not None else run_path
     written = atomic_write_json(target_dir / ROBUSTNESS_FILE_NAME, report)
-    for figure in plot_report(report, target_dir / FIGURES_DIR_NAME, label=str(cfg.get("experiment_name") or "model")):
+    figures = plot_report(report, target_dir / FIGURES_DIR_NAME, label=str(cfg.get("experiment_name") or "model"))
+    for figure in figures:
         log.info("wrote %s", figure)
+    from callbacks.plots import log_to_wandb_run
+
+    log_to_wandb_run(figures, prefix="plots/robustness")
     log.info("wrote %s", written)
     return written
 

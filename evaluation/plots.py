@@ -246,3 +246,58 @@ def plot_heatmap_overlays(
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return save_figure(figure, out_path, dpi)
+
+
+def curve(report: Mapping, test_set: str, corruption: str, metric: str, level: str) -> tuple[list[int], list[float]]:
+    """(severities, values) of one corruption's curve in a robustness report (null -> NaN)."""
+    points = report["metrics"][test_set][corruption]
+    severities = sorted(int(s) for s in points)
+    values = [points[str(s)][level][metric] for s in severities]
+    return severities, [math.nan if v is None else float(v) for v in values]
+
+
+def plot_robustness(
+    reports: Mapping[str, Mapping],
+    test_set: str,
+    out_path: str | os.PathLike,
+    metric: str = "auc",
+    level: str = "frame",
+    dpi: int = 120,
+) -> Path:
+    """Robustness curves (``engine.robustness`` reports): a panel per corruption (plus their
+    average), one line per report (model label), metric against severity. Rates are drawn in
+    percent, as the papers' figures do."""
+    from evaluation.robustness import CORRUPTIONS, SEVERITIES
+
+    plt = pyplot()
+    first = next(iter(reports.values()))
+    corruptions = list(first["metrics"][test_set])
+    panels = [*corruptions, "average"] if len(corruptions) > 1 else corruptions
+    rows, columns = _grid(len(panels))
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.8 * rows), squeeze=False)
+    scale = 100.0 if metric not in ("n", "n_pos", "n_neg", "eer_threshold") else 1.0
+    for index, panel in enumerate(panels):
+        axis = axes[index // columns][index % columns]
+        for label, report in reports.items():
+            if panel == "average":
+                curves = [curve(report, test_set, c, metric, level) for c in corruptions]
+                severities = curves[0][0]
+                values = list(np.nanmean(np.array([c[1] for c in curves]), axis=0))
+            else:
+                severities, values = curve(report, test_set, panel, metric, level)
+            axis.plot(severities, [v * scale for v in values], marker="o", label=label)
+        if scale == 100.0:  # rates: keep 100 % in view, so a flat curve does not look like a drop
+            lowest = np.nanmin([line.get_ydata().min() for line in axis.get_lines()] or [0.0])
+            axis.set_ylim(max(0.0, float(lowest) - 5.0) if np.isfinite(lowest) else 0.0, 101.0)
+        axis.set_title("Average" if panel == "average" else CORRUPTIONS[panel].label, fontsize=9)
+        axis.set_xticks(range(0, max(SEVERITIES) + 1))
+        axis.set_xlabel("severity", fontsize=8)
+        axis.set_ylabel(f"{level} {metric.upper()}" + (" (%)" if scale == 100.0 else ""), fontsize=8)
+        axis.grid(alpha=0.3)
+    for index in range(len(panels), rows * columns):
+        axes[index // columns][index % columns].axis("off")
+    if len(reports) > 1:
+        axes[0][0].legend(fontsize=7)
+    figure.suptitle(f"Robustness on {test_set}", fontsize=10)
+    figure.tight_layout()
+    return save_figure(figure, out_path, dpi)

@@ -254,7 +254,7 @@ def test_evaluate_run_loads_the_runs_checkpoint(frames, tmp_path):
     written = evaluate_run(tmp_path, settings, checkpoint="last", datamodule=FakeDataModule(frames))
     report = json.loads(written.read_text())
     assert report["checkpoint"].endswith("last.ckpt") and set(report["metrics"]["toy"]["jpeg"]) == {"0", "3"}
-    assert (tmp_path / "robustness" / "toy_frame_auc.png").is_file()
+    assert (tmp_path / "plots" / "robustness" / "toy_frame_auc.png").is_file()
     # The loaded weights are the saved ones: same clean scores as the original model gives.
     original = evaluate_corruptions(model, {"toy": frames}, 64, "imagenet", settings, val_threshold=0.5)
     for key in ("auc", "eer_threshold", "acc_val_thr"):
