@@ -2,16 +2,17 @@
 
 The explained output is the fake log-odds (the one fake logit, or fake minus real logit of a
 two-logit head), so warm regions are those that push a face towards "fake". The target layer is
-found, not configured, so every detector works: the last module run in the forward pass whose
-output is a spatial feature map (B, C, H, W) -- a CNN's last convolutional stage -- or, for
-transformers, the last token sequence (B, N, D) or (N, B, D) whose tokens form a square grid
-(a class token in front is dropped), reshaped to (B, D, h, w) as pytorch-grad-cam expects.
+found, not configured, so every detector works (:func:`find_target_layer`): for transformers the
+first LayerNorm of the last block, whose (B, N, D) or (N, B, D) tokens form a square grid (a
+class token in front is dropped) reshaped to (B, D, h, w) as pytorch-grad-cam expects; for CNNs
+the last spatial feature map (B, C, H, W) of the forward pass.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -47,8 +48,33 @@ def _grid_side(tokens: int) -> tuple[int, int] | None:
     return None
 
 
+def _token_reshape(shape: tuple[int, ...], batch: int):
+    """A reshape (tokens -> (B, D, h, w)) for a (B, N, D) or (N, B, D) square token grid, else None."""
+    if len(shape) != 3 or batch not in (shape[0], shape[1]):
+        return None
+    batch_first = shape[0] == batch
+    grid = _grid_side(shape[1] if batch_first else shape[0])
+    if grid is None:
+        return None
+    drop, side = grid
+
+    def reshape(tensor: torch.Tensor) -> torch.Tensor:
+        if not batch_first:
+            tensor = tensor.transpose(0, 1)
+        tensor = tensor[:, drop:, :]
+        return tensor.reshape(tensor.shape[0], side, side, tensor.shape[2]).permute(0, 3, 1, 2)
+
+    return reshape, side
+
+
 def find_target_layer(model: nn.Module, images: torch.Tensor) -> tuple[nn.Module, object, str]:
-    """``(layer, reshape_transform or None, description)`` for Grad-CAM (module docstring)."""
+    """``(layer, reshape_transform or None, description)`` for Grad-CAM.
+
+    Transformers: the first LayerNorm of the last block (``blocks[-1].norm1`` in timm,
+    ``resblocks[-1].ln_1`` in open_clip, pytorch-grad-cam's advice): its patch tokens feed the last
+    attention, so they still receive gradient when only the class token is pooled. CNNs (no such
+    layer): the last module run whose output is a spatial map of at least 2x2.
+    """
     order: list[tuple[str, nn.Module, tuple[int, ...]]] = []
     names = {module: name for name, module in model.named_modules()}
     batch = len(images)
@@ -64,29 +90,20 @@ def find_target_layer(model: nn.Module, images: torch.Tensor) -> tuple[nn.Module
     finally:
         for handle in handles:
             handle.remove()
+    block_norms = []
+    for name, module, shape in order:
+        match = re.match(r"^(.*\.\d+)\.", name)
+        if isinstance(module, nn.LayerNorm) and match and _token_reshape(shape, batch) is not None:
+            block_norms.append((match.group(1), name, module, shape))
+    if block_norms:
+        last_block = block_norms[-1][0]
+        _, name, module, shape = next(entry for entry in block_norms if entry[0] == last_block)
+        reshape, side = _token_reshape(shape, batch)
+        return module, reshape, f"{name} {list(shape)} as a {side}x{side} grid"
     for name, module, shape in reversed(order):
         if len(shape) == 4 and shape[0] == batch and shape[2] >= 2 and shape[3] >= 2:
             return module, None, f"{name} {list(shape)}"
-    for name, module, shape in reversed(order):
-        if len(shape) != 3:
-            continue
-        batch_first = shape[0] == batch
-        tokens = shape[1] if batch_first else shape[0]
-        if not batch_first and shape[1] != batch:
-            continue
-        grid = _grid_side(tokens)
-        if grid is None:
-            continue
-        drop, side = grid
-
-        def reshape(tensor: torch.Tensor, drop=drop, side=side, batch_first=batch_first) -> torch.Tensor:
-            if not batch_first:
-                tensor = tensor.transpose(0, 1)
-            tensor = tensor[:, drop:, :]
-            return tensor.reshape(tensor.shape[0], side, side, tensor.shape[2]).permute(0, 3, 1, 2)
-
-        return module, reshape, f"{name} {list(shape)} as a {side}x{side} grid"
-    raise ValueError(f"{type(model).__name__}: no spatial feature map or square token grid in the forward pass for Grad-CAM")
+    raise ValueError(f"{type(model).__name__}: no transformer block norm or spatial feature map in the forward pass for Grad-CAM")
 
 
 def pick_faces(frames, count: int, seed: int = 0) -> list[int]:

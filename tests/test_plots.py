@@ -84,17 +84,19 @@ def test_expert_usage_table_groups_by_domain():
 
 
 class TinyViT(nn.Module):
-    """Tokens (B, 1 + 4x4, D) through one layer: the Grad-CAM layer must be the token grid."""
+    """Tokens (B, 1 + 4x4, D) through two blocks: Grad-CAM explains the last block's first norm."""
 
     def __init__(self):
         super().__init__()
         self.patch = nn.Conv2d(3, 8, 4, stride=4)
-        self.block = nn.Linear(8, 8)
+        self.blocks = nn.ModuleList([nn.ModuleDict({"norm1": nn.LayerNorm(8), "norm2": nn.LayerNorm(8)}) for _ in range(2)])
         self.head = nn.Linear(8, 1)
 
     def forward(self, images, batch=None):
         tokens = self.patch(images).flatten(2).transpose(1, 2)
-        tokens = self.block(torch.cat([tokens.mean(1, keepdim=True), tokens], dim=1))
+        tokens = torch.cat([tokens.mean(1, keepdim=True), tokens], dim=1)
+        for block in self.blocks:
+            tokens = block["norm2"](block["norm1"](tokens))
         return DetectorOutput(logits=self.head(tokens[:, 0]).squeeze(1))
 
 
@@ -114,8 +116,8 @@ def test_gradcam_layer_is_found_for_cnns_and_transformers():
 
     layer, reshape, description = find_target_layer(FakeLogOdds(Cnn()), images)
     assert reshape is None and "layer4" in description
-    layer, reshape, description = find_target_layer(FakeLogOdds(TinyViT()), images)
-    assert "block" in description and reshape(torch.zeros(2, 17, 8)).shape == (2, 8, 4, 4)
+    layer, reshape, description = find_target_layer(FakeLogOdds(TinyViT()), torch.randn(2, 3, 16, 16))
+    assert description.startswith("detector.blocks.1.norm1") and reshape(torch.zeros(2, 17, 8)).shape == (2, 8, 4, 4)
     assert FakeLogOdds(Cnn())(images).shape == (2, 1)
     frames = pd.DataFrame({"label": [0] * 5 + [1] * 5})
     chosen = pick_faces(frames, 4)
