@@ -143,5 +143,5 @@ def draw_gradcam(detector: nn.Module, eval_set, count: int, out_path: Path, dpi:
     faces = [(images[i].detach().cpu() * std + mean).permute(1, 2, 0).numpy() for i in range(len(rows))]
     labels = eval_set.frames["label"].to_numpy()
     captions = [f"{'fake' if labels[r] else 'real'}, P(fake) {p:.2f}" for r, p in zip(rows, probabilities)]
-    title = f"Grad-CAM of the fake log-odds, {eval_set.name} (layer {description})"
+    title = f"Grad-CAM of the fake log-odds, {eval_set.name}\nlayer {description}"
     return plot_heatmap_overlays(faces, list(maps), captions, out_path, title=title, dpi=dpi)

@@ -62,10 +62,11 @@ def test_eval_reproduces_the_runs_own_test(trained, tmp_path, synthetic_root):
     for name in source["tests"]:
         pd.testing.assert_frame_equal(read_predictions(out / "predictions" / f"{name}.csv"), read_predictions(trained / "predictions" / f"{name}.csv"))
     assert (out / "plots" / "roc_det_frame.png").is_file()
-    # a checkpoint file works as well as the run directory, and the eval run directory is itself a run
-    last = compose_eval([f"ckpt={trained / 'checkpoints' / 'last.ckpt'}", "test_sets=[dfdc]", "plots=none"], tmp_path / "eval2", synthetic_root)
-    assert set(evaluate(last)) == {"dfdc"}
-    assert locate(out)[1] == Path(source["validation"]["checkpoint"])
+    # the eval run directory is itself a run (its checkpoint: the one it tested), a .ckpt file works too
+    again = compose_eval([f"ckpt={out}", "test_sets=[dfdc]", "plots=none"], tmp_path / "eval2", synthetic_root)
+    evaluate(again)
+    assert load_results(tmp_path / "eval2" / "results.json")["tests"] == {"dfdc": source["tests"]["dfdc"]}
+    assert locate(trained / "checkpoints" / "last.ckpt") == (trained, trained / "checkpoints" / "last.ckpt")
 
 
 def test_eval_on_another_protocol(trained, tmp_path, synthetic_root):
