@@ -34,7 +34,7 @@ def locate(ckpt: object, which: str = "best") -> tuple[Path, Path]:
         raise TrainedRunError("ckpt is not set; give ckpt=<run dir> or ckpt=<run dir>/checkpoints/<file>.ckpt")
     if which not in CHECKPOINT_CHOICES:
         raise TrainedRunError(f"which={which!r}: expected one of {list(CHECKPOINT_CHOICES)}")
-    path = Path(str(ckpt)).expanduser()
+    path = Path(str(ckpt)).expanduser().resolve()  # absolute: results record where the weights came from
     if path.is_dir():
         run_dir = path
         try:
@@ -42,7 +42,7 @@ def locate(ckpt: object, which: str = "best") -> tuple[Path, Path]:
         except RobustnessError as error:
             raise TrainedRunError(str(error)) from error
     elif path.is_file():
-        checkpoint, run_dir = path, path.resolve().parent.parent
+        checkpoint, run_dir = path, path.parent.parent
     else:
         raise TrainedRunError(f"ckpt={str(ckpt)!r}: no such run directory or checkpoint file")
     if not (run_dir / "results.json").is_file() and not (run_dir / ".hydra" / "config.yaml").is_file():

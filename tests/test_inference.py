@@ -237,3 +237,63 @@ def test_predict_input_errors(trained, tmp_path):
         predict(compose_predict([f"ckpt={trained}", f"inputs={tmp_path}"], tmp_path))
     with pytest.raises(ValueError, match="faces='eyes'"):
         predict(compose_predict([f"ckpt={trained}", f"inputs=[{tmp_path}]", "faces=eyes"], tmp_path))
+
+
+# ----------------------------------------------------------------------------- documented commands
+
+def documented_block(path: Path) -> str:
+    """The fenced bash block of ``path`` that runs eval.py and predict.py."""
+    import re
+
+    blocks = re.findall(r"^```bash\n(.*?)^```", path.read_text(encoding="utf-8"), re.S | re.M)
+    chosen = [b for b in blocks if "python eval.py" in b and "python predict.py" in b]
+    assert len(chosen) == 1, path
+    return chosen[0]
+
+
+@pytest.mark.slow
+def test_documented_commands(tmp_path):
+    """The README's block (the same in docs/INFERENCE.md), run as written by bash in a fresh copy of
+    the repository, with the user's files: a photograph face.jpg and a video in clips/."""
+    import os
+    import subprocess
+
+    from conftest import REPO
+
+    block = documented_block(REPO / "README.md")
+    assert documented_block(REPO / "docs" / "INFERENCE.md") == block
+    listed = subprocess.run(
+        ["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    fresh = tmp_path / "facemoe"
+    for name in listed:
+        if (REPO / name).is_file():
+            (fresh / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, fresh / name)
+    Image.fromarray(data.astronaut()).save(fresh / "face.jpg", quality=95)
+    (fresh / "clips").mkdir()
+    write_video(fresh / "clips" / "astro.mp4", astronaut_clip(10))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FACEMOE_", "PYTHONPATH"))}
+    env.update({"OMP_NUM_THREADS": "1", "WANDB_MODE": "offline"})
+    if os.environ.get("FACEMOE_CACHE"):  # the shared synthetic data cache, as a user may set it
+        env["FACEMOE_CACHE"] = os.environ["FACEMOE_CACHE"]
+    done = subprocess.run(["bash", "-e", "-c", block], cwd=fresh, env=env, capture_output=True, text=True, timeout=3000)
+    assert done.returncode == 0, done.stderr[-4000:]
+    [train_dir] = (fresh / "logs" / "train" / "runs").iterdir()
+    [eval_dir] = (fresh / "logs" / "eval" / "runs").iterdir()
+    [predict_dir] = (fresh / "logs" / "predict" / "runs").iterdir()
+    results = load_results(eval_dir / "results.json")
+    assert results["extra"]["protocol"] == "ffpp_cross_dataset" and results["config"]["eval"]["source_run_dir"] == str(train_dir)
+    assert (eval_dir / "plots" / "roc_det_frame.png").is_file() and (train_dir / "plots" / "roc_det_frame.png").is_file()
+    files = pd.read_csv(predict_dir / "files.csv")
+    assert files["path"].tolist() == ["face.jpg", "clips/astro.mp4"] and (files["status"] == "ok").all()
+
+
+@pytest.mark.slow
+def test_plots_become_wandb_images(trained, tmp_path, synthetic_root):
+    """With a W&B logger (offline) the figures are logged as images of the W&B run too."""
+    out = tmp_path / "eval"
+    evaluate(compose_eval([f"ckpt={trained}", "logger=wandb", "test_sets=[dfdc]"], out, synthetic_root))
+    [run_dir] = (out / "wandb").glob("offline-run-*")
+    logged = {p.name.split("_")[0] for p in (run_dir / "files" / "media" / "images" / "plots").glob("*.png")}
+    assert {"roc", "scores"} <= logged, logged
