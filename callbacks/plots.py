@@ -131,6 +131,8 @@ class RunPlots(L.Callback):
         if self.settings["histograms"]:
             for by in ("domain", "type"):
                 self._add(plots.plot_score_histograms(pooled, by, self.out_dir / f"scores_by_{by}.png", dpi=dpi))
+        if self.settings["expert_usage"] and not self._routing:
+            log.info("plots: %s returned no routing at test (no MoE layer routes here); no expert-usage heatmap", type(pl_module).__name__)
         if self.settings["expert_usage"] and self._routing:
             for by in ("domain", "type"):
                 usage = self._expert_usage(sets, by)
