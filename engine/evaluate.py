@@ -29,6 +29,7 @@ from engine.trained import load_detector, locate, trained_config
 log = logging.getLogger(__name__)
 
 TEST_SETS_DATAMODULE = "datamodules.test_sets.TestSetsDataModule"
+TRAINING_ONLY_TRAINER_KEYS = ("fast_dev_run", "limit_train_batches", "limit_val_batches", "limit_test_batches", "overfit_batches")
 
 
 class EvalConfigError(ValueError):
@@ -93,6 +94,11 @@ def eval_job_config(cfg: DictConfig, run_cfg: DictConfig, run_dir: Path, checkpo
         job.data.datasets.merge_with(extra_datasets)
         job.data._target_ = TEST_SETS_DATAMODULE
         job.data.check_overlap = bool(cfg.check_overlap)
+        for key in TRAINING_ONLY_TRAINER_KEYS:  # a debug run's limits must not shorten this test
+            job.trainer.pop(key, None)
+        # _write_outputs records the tested checkpoint when the trainer has a checkpoint callback;
+        # Lightning's default one is idle in a test.
+        job.trainer.enable_checkpointing = True
         job.trainer.merge_with(trainer_overrides)
         job.trainer.default_root_dir = job.paths.output_dir
         job.eval = {
