@@ -81,8 +81,13 @@ def eval_job_config(cfg: DictConfig, run_cfg: DictConfig, run_dir: Path, checkpo
     protocol = {"name": protocol_name, "train": source_protocol.train, "val": source_protocol.val, "test": tests}
     data_overrides = {k: v for k, v in OmegaConf.to_container(cfg.data, resolve=True).items() if v is not None}
     trainer_overrides = {k: v for k, v in OmegaConf.to_container(cfg.trainer, resolve=True).items() if v is not None}
+    with open_dict(cfg):  # before the logger config is resolved: it names the W&B group
+        if cfg.get("experiment_name") is None:
+            cfg.experiment_name = run_cfg.get("experiment_name")
     with open_dict(job):
         job.task_name = str(cfg.task_name)
+        job.experiment_name = cfg.experiment_name
+        job.tags = [*(job.get("tags") or []), *(t for t in cfg.get("tags") or [] if t not in (job.get("tags") or []))]
         job.seed = int(cfg.seed)
         job.paths = OmegaConf.to_container(cfg.paths, resolve=True)
         job.logger = OmegaConf.to_container(cfg.logger, resolve=True) if cfg.get("logger") else {}

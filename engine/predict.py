@@ -327,8 +327,10 @@ def predict(cfg: DictConfig) -> dict[str, int]:
     """Run one predict job (``conf/predict.yaml``); returns the counts written to predictions.json."""
     output_dir = Path(cfg.paths.output_dir)
     inputs = cfg.get("inputs")
-    if inputs is None or isinstance(inputs, str | bytes) or not OmegaConf.is_list(inputs):
-        raise PredictError(f"inputs={inputs!r}: expected a list, e.g. 'inputs=[face.jpg,clips/]'")
+    if isinstance(inputs, str) and inputs not in ("", "???"):
+        inputs = [inputs]  # one file or folder
+    elif inputs is None or not OmegaConf.is_list(inputs):
+        raise PredictError(f"inputs={inputs!r}: expected a file, a folder or a list of them, e.g. 'inputs=[face.jpg,clips/]'")
     if int(cfg.frames) < 1 or int(cfg.batch_size) < 1:
         raise PredictError(f"frames={cfg.frames} and batch_size={cfg.batch_size} must be >= 1")
     if str(cfg.faces) not in FACE_MODES:

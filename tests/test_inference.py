@@ -233,8 +233,8 @@ def test_predict_on_crops_matches_the_test_scores(trained, tmp_path):
 def test_predict_input_errors(trained, tmp_path):
     with pytest.raises(ValueError, match="does not exist; expected image or video"):
         predict(compose_predict([f"ckpt={trained}", f"inputs=[{tmp_path / 'missing.jpg'}]"], tmp_path))
-    with pytest.raises(ValueError, match="expected a list"):
-        predict(compose_predict([f"ckpt={trained}", f"inputs={tmp_path}"], tmp_path))
+    with pytest.raises(ValueError, match="expected a file, a folder or a list"):
+        predict(compose_predict([f"ckpt={trained}", "inputs=null"], tmp_path))
     with pytest.raises(ValueError, match="faces='eyes'"):
         predict(compose_predict([f"ckpt={trained}", f"inputs=[{tmp_path}]", "faces=eyes"], tmp_path))
 
