@@ -14,6 +14,9 @@ switched on is drawn with ``evaluation.plots``:
 - ``tsne.png`` (``plots.tsne=true``): pooled features by domain and by label;
 - ``gradcam_<set>.png`` (``plots.gradcam=true``): Grad-CAM of P(fake) on a few faces per set.
 
+A figure that fails does not fail the run (its results are still written): the error is logged
+with its traceback and listed in ``plots/failed.json``.
+
 Under DDP, expert usage, t-SNE and Grad-CAM use rank 0's shard of each test set; the ROC, DET and
 histograms use every frame. Nothing is drawn for a stage other than test.
 """
@@ -31,6 +34,7 @@ import pandas as pd
 import torch
 
 from evaluation import plots
+from evaluation.results import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +73,7 @@ class RunPlots(L.Callback):
         self.out_dir = Path(out_dir)
         self.settings = {**DEFAULTS, **dict(settings or {})}
         self.written: list[Path] = []
+        self.failures: dict[str, str] = {}
         self._hook = None
         self._last_output = None
         self._routing: dict[str, list[tuple[np.ndarray, np.ndarray, np.ndarray]]] = {}
@@ -78,7 +83,7 @@ class RunPlots(L.Callback):
     # -- collecting while the test sets are scored ----------------------------------------------
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._routing, self._features, self.written = {}, [], []
-        self._feature_rows = {}
+        self._feature_rows, self.failures = {}, {}
         if self.settings["tsne"]:
             sets = trainer.datamodule.eval_sets("test")
             per_set = max(1, int(self.settings["tsne_max_points"]) // max(1, len(sets)))
@@ -98,11 +103,15 @@ class RunPlots(L.Callback):
             return
         rows = batch["index"].detach().cpu().numpy()
         set_index = np.full(len(rows), dataloader_idx)
-        if self.settings["expert_usage"]:
-            for layer, info in (getattr(output, "routing", None) or {}).items():
-                experts = int(info.num_experts or info.probs.shape[-1])
-                shares = routing_shares(info.indices, info.weights, experts, len(rows)).numpy()
-                self._routing.setdefault(layer, []).append((set_index, rows, shares))
+        if self.settings["expert_usage"] and "expert_usage" not in self.failures:
+            try:
+                for layer, info in (getattr(output, "routing", None) or {}).items():
+                    experts = int(info.num_experts or info.probs.shape[-1])
+                    shares = routing_shares(info.indices, info.weights, experts, len(rows)).numpy()
+                    self._routing.setdefault(layer, []).append((set_index, rows, shares))
+            except Exception as error:  # stop collecting; the test itself goes on
+                self._routing = {}
+                self._fail("expert_usage", error)
         features = getattr(output, "features", None)
         if self.settings["tsne"] and features is not None:
             keep = np.isin(rows, self._feature_rows.get(dataloader_idx, []))
@@ -125,29 +134,43 @@ class RunPlots(L.Callback):
         sets = trainer.datamodule.eval_sets("test")
         dpi = int(self.settings["dpi"])
         pooled = pd.concat(predictions.values(), ignore_index=True)
+        jobs: list[tuple[str, Any]] = []
         if self.settings["roc"]:
             for level in plots.LEVELS:
-                self._add(plots.plot_roc_det(predictions, level, self.out_dir / f"roc_det_{level}.png", dpi=dpi))
+                jobs.append((f"roc_det_{level}", lambda level=level: plots.plot_roc_det(predictions, level, self.out_dir / f"roc_det_{level}.png", dpi=dpi)))
         if self.settings["histograms"]:
             for by in ("domain", "type"):
-                self._add(plots.plot_score_histograms(pooled, by, self.out_dir / f"scores_by_{by}.png", dpi=dpi))
-        if self.settings["expert_usage"] and not self._routing:
+                jobs.append((f"scores_by_{by}", lambda by=by: plots.plot_score_histograms(pooled, by, self.out_dir / f"scores_by_{by}.png", dpi=dpi)))
+        if self.settings["expert_usage"] and not self._routing and "expert_usage" not in self.failures:
             log.info("plots: %s returned no routing at test (no MoE layer routes here); no expert-usage heatmap", type(pl_module).__name__)
         if self.settings["expert_usage"] and self._routing:
             for by in ("domain", "type"):
-                usage = self._expert_usage(sets, by)
-                self._add(plots.plot_expert_usage(usage, by, self.out_dir / f"expert_usage_by_{by}.png", dpi=dpi))
+                jobs.append((f"expert_usage_by_{by}", lambda by=by: plots.plot_expert_usage(self._expert_usage(sets, by), by, self.out_dir / f"expert_usage_by_{by}.png", dpi=dpi)))
         if self.settings["tsne"]:
-            self._draw_tsne(sets, dpi)
+            jobs.append(("tsne", lambda: self._draw_tsne(sets, dpi)))
         if self.settings["gradcam"]:
             from callbacks.gradcam import draw_gradcam
 
             for eval_set in sets:
-                path = draw_gradcam(pl_module, eval_set, int(self.settings["gradcam_faces"]), self.out_dir / f"gradcam_{eval_set.name}.png", dpi)
-                if path is not None:
-                    self._add(path)
+                path = self.out_dir / f"gradcam_{eval_set.name}.png"
+                jobs.append((path.stem, lambda s=eval_set, p=path: draw_gradcam(pl_module, s, int(self.settings["gradcam_faces"]), p, dpi)))
+        for name, job in jobs:
+            try:
+                written = job()
+            except Exception as error:  # a figure must not cost the run its results: logged and listed
+                self._fail(name, error)
+                continue
+            if written is not None:
+                self._add(written)
+        if self.failures:
+            atomic_write_json(self.out_dir / "failed.json", self.failures)
+            log.error("plots: %d figure(s) failed, listed in %s", len(self.failures), self.out_dir / "failed.json")
         self._log_images(trainer)
         self._routing, self._features = {}, []
+
+    def _fail(self, name: str, error: BaseException) -> None:
+        self.failures[name] = f"{type(error).__name__}: {error}"
+        log.error("plots: %s failed: %s", name, self.failures[name], exc_info=error)
 
     def _add(self, path: Path) -> None:
         self.written.append(path)
@@ -172,10 +195,10 @@ class RunPlots(L.Callback):
             usage[layer] = table.groupby(by).mean().sort_index()
         return usage
 
-    def _draw_tsne(self, sets, dpi: int) -> None:
+    def _draw_tsne(self, sets, dpi: int) -> Path | None:
         if not self._features:
             log.warning("plots: tsne=true but the detector returned no pooled features; no t-SNE drawn")
-            return
+            return None
         set_index = np.concatenate([np.full(len(p[1]), p[0]) for p in self._features])
         rows = np.concatenate([p[1] for p in self._features])
         features = np.concatenate([p[2] for p in self._features])
@@ -184,7 +207,7 @@ class RunPlots(L.Callback):
             [sets[int(i)].frames["label"].to_numpy()[rows[set_index == i]] for i in np.unique(set_index)]
         )
         order = np.argsort(set_index, kind="stable")  # labels were concatenated set by set
-        self._add(plots.plot_tsne(features[order], domains[order], labels, self.out_dir / "tsne.png", dpi=dpi))
+        return plots.plot_tsne(features[order], domains[order], labels, self.out_dir / "tsne.png", dpi=dpi)
 
     def _log_images(self, trainer: L.Trainer) -> None:
         from lightning.pytorch.loggers import WandbLogger

@@ -141,3 +141,21 @@ def test_moe_run_draws_every_plot(tmp_path, synthetic_root):
     assert {f"gradcam_{name}.png" for name in cfg.protocol.test} <= names
     for name in names:
         assert_png(tmp_path / "plots" / name)
+
+
+def test_a_failing_figure_is_listed_not_fatal(tmp_path, monkeypatch):
+    """A figure that raises is logged and listed in failed.json; the others are still drawn."""
+    from types import SimpleNamespace
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no ink")
+
+    monkeypatch.setattr(plots, "plot_score_histograms", broken)
+    callback = RunPlots(str(tmp_path), {"expert_usage": False})
+    eval_set = SimpleNamespace(name="s", frames=predictions())
+    trainer = SimpleNamespace(is_global_zero=True, datamodule=SimpleNamespace(eval_sets=lambda stage: [eval_set]), loggers=[])
+    module = SimpleNamespace(eval_results={"test": {"s": {"predictions": predictions()}}})
+    callback.on_test_end(trainer, module)
+    failed = __import__("json").loads((tmp_path / "failed.json").read_text())
+    assert failed == {"scores_by_domain": "RuntimeError: no ink", "scores_by_type": "RuntimeError: no ink"}
+    assert {p.name for p in callback.written} == {"roc_det_frame.png", "roc_det_video.png"}
