@@ -31,6 +31,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from doc_commands import REPO, DocCommand, documented_commands
 
 DEMO, CHEAP, PAPER, DATA, CI, EXAMPLE, EXTERNAL = "demo", "cheap", "paper", "data", "ci", "example", "external"
@@ -48,7 +49,8 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python run.py -m experiment=baseline_ffpp detector=xception,resnet50 launcher=submitit_slurm_a100": (PAPER, "SLURM"),
     "python run.py -m experiment=baseline_multidomain scale=demo seed=0,1": (DEMO, "a demo multirun"),
     "python -m sweeps.aggregate logs/train/multiruns/*": (EXAMPLE, "after the demo multirun: EXAMPLES"),
-    "python run.py experiment=baseline_multidomain scale=demo +debug=fast_dev_run": (DEMO, ""),
+    "python run.py experiment=baseline_multidomain scale=demo debug=fast_dev_run": (DEMO, ""),
+    "python run.py -m hparams_search=optuna experiment=baseline_multidomain scale=demo hydra.sweeper.n_trials=2": (DEMO, "2 trials"),
     "python -m pytest -q -m slow": (CI, ".ci/run"),
     "python run.py -m +sweep=<table>": (EXAMPLE, "docs/SWEEPS.md: python run.py -m +sweep=ffpp_baselines"),
     "python -m sweeps.aggregate <sweep dir>": (EXAMPLE, "EXAMPLES"),
@@ -137,6 +139,11 @@ EXAMPLES_AFTER_MULTIRUN = [
 ]
 
 PREPROCESS_ERROR = "does not exist"
+# Jobs (results.json files) a demo multirun leaves; single runs leave one.
+DEMO_JOBS = {
+    "python run.py -m experiment=baseline_multidomain scale=demo seed=0,1": 2,
+    "python run.py -m hparams_search=optuna experiment=baseline_multidomain scale=demo hydra.sweeper.n_trials=2": 2,
+}
 
 
 def registered(kind: str) -> list[str]:
@@ -274,11 +281,15 @@ def test_demo_command_runs_as_typed(key, tmp_path):
     result = run_as_typed(key, clone, timeout=3600)
     assert result.returncode == 0, result.stderr[-4000:]
     found = _new_results(clone)
-    jobs = len(shlex.split(key.split("seed=")[-1])[0].split(",")) if " -m " in key else 1
-    assert len(found) == jobs, found
+    assert len(found) == DEMO_JOBS.get(key, 1), found
+    objectives = []
     for path in found:
         results = json.loads(path.read_text())
         assert results["tests"] and results["summary"]["test_sets"]
+        objectives.append(results["validation"]["objective"]["value"])
+    if "hparams_search=optuna" in key:  # the sweeper's best value is the best trial's objective
+        (best,) = list((clone / "logs").rglob("optimization_results.yaml"))
+        assert yaml.safe_load(best.read_text())["best_value"] == pytest.approx(max(objectives))
 
 
 @pytest.mark.slow
