@@ -50,6 +50,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python run.py -m experiment=baseline_multidomain scale=demo seed=0,1": (DEMO, "a demo multirun"),
     "python -m sweeps.aggregate logs/train/multiruns/*": (EXAMPLE, "after the demo multirun: EXAMPLES"),
     "python run.py experiment=baseline_multidomain scale=demo debug=fast_dev_run": (DEMO, ""),
+    "python run.py experiment=baseline_multidomain scale=demo 'logger=[csv,wandb,tensorboard]'": (DEMO, "W&B offline in the test"),
     "python run.py -m hparams_search=optuna experiment=baseline_multidomain scale=demo hydra.sweeper.n_trials=2": (DEMO, "2 trials"),
     "python -m pytest -q -m slow": (CI, ".ci/run"),
     "python run.py -m +sweep=<table>": (EXAMPLE, "docs/SWEEPS.md: python run.py -m +sweep=ffpp_baselines"),
