@@ -69,3 +69,20 @@ def test_model_summary_drops_unmeasured_flops(capsys):
     assert "FLOPs" not in out and "Total params" in out and "Linear" in out
     ModelSummary.summarize(data, 10, 10, 0.0, {"train": 1, "eval": 0}, total_flops=2000)
     assert "Total FLOPs" in capsys.readouterr().out
+
+
+def test_pretraining_and_tokenizer_show_progress(capsys):
+    """The tiny-CLIP pretraining and the dVAE tokenizer training report progress (rich), instead of
+    printing nothing until they end."""
+    import torch
+
+    from detectors.dvae import DVAEConfig, train_dvae
+    from engine.synthetic_pretraining import PretrainingRecipe, pretrain_tiny_clip
+
+    images = torch.randn(8, 3, 32, 32)
+    pretrain_tiny_clip("ViT-B-16", 32, images, torch.tensor([0, 1] * 4), ["a real face", "a fake face"],
+                       PretrainingRecipe(epochs=2, batch_size=4, warmup_steps=1))
+    train_dvae(images, patch_size=8, config=DVAEConfig(vocab_size=16, hidden_channels=8, codebook_dim=8, steps=3, batch_size=4))
+    out = capsys.readouterr().out
+    assert "tiny CLIP pretraining" in out and "4/4" in out
+    assert "dVAE tokenizer" in out and "3/3" in out

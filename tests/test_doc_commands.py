@@ -103,7 +103,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python run.py -m +sweep=ffpp_baselines": (PAPER, ""),
     "python run.py -m +sweep=ffpp_baselines seed=0,1,2 launcher=submitit_slurm_a100": (PAPER, "SLURM"),
     "python -m sweeps.aggregate logs/sweep_ffpp_baselines/multiruns/<id>": (EXAMPLE, "EXAMPLES"),
-    "python -m sweeps.aggregate <dir> [<dir> ...] --table dfmoe_table2 [--format csv] [--wandb]": (EXAMPLE, "EXAMPLES"),
+    "python -m sweeps.aggregate <dir> [<dir> ...] --table dfmoe_table2 [--format csv] [--wandb]": (EXAMPLE, "EXAMPLES, test_a_paper_sweep_at_demo_scale"),
     "python -m engine.robustness run_dir=<job dir>": (EXAMPLE, "EXAMPLES"),
     "python -m sweeps.aggregate": (EXAMPLE, "the module's name; its commands: EXAMPLES"),
     "python -m sweeps": (EXAMPLE, "the module's name (same CLI as sweeps.aggregate)"),
@@ -115,7 +115,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python -m sweeps.aggregate <dtn_mas dir> <ffpp_baselines dir> --table dtn_table8": (EXAMPLE, "two dirs + --table: EXAMPLES"),
     "python -m sweeps.aggregate <moa_num_adapters dir> <moa_ffpp_subsets_baselines dir> --table moa_table6": (EXAMPLE, "as above"),
     "python -m sweeps.aggregate <gmdf_masking dir> <gmdf_phi dir> --table gmdf_fig4": (EXAMPLE, "as above"),
-    "python run.py -m +sweep=<name> scale=demo trainer.max_epochs=1 [self_distill.generations=1]": (EXAMPLE, "EXAMPLES (slow)"),
+    "python run.py -m +sweep=<name> scale=demo trainer.max_epochs=1 [self_distill.generations=1]": (EXAMPLE, "test_a_paper_sweep_at_demo_scale"),
     "python -m engine.robustness run_dir=<job dir> test_sets=[ffpp] corruptions=[...]": (EXAMPLE, "EXAMPLES"),
     "python -m sweeps.aggregate <paths> [--table NAME ...] [--format markdown|csv] [--out DIR] [--no-write] [--only-measured] [--wandb] [--wandb-project P]":
         (EXAMPLE, "synopsis; EXAMPLES use its options"),
@@ -307,3 +307,18 @@ def test_examples_after_a_demo_multirun(tmp_path):
     summary = sweep / "summary"
     assert (summary / "summary.md").is_file() and (summary / "summary.csv").is_file()
     assert (run / "robustness.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_paper_sweep_at_demo_scale(tmp_path):
+    """``python run.py -m +sweep=<name> scale=demo trainer.max_epochs=1`` (docs/SWEEPS.md) with a
+    3-job sweep, then its paper table: every cell measured and marked as demo."""
+    clone = fresh_directory(tmp_path)
+    first = run_as_typed("python run.py -m +sweep=dfmoe_fusion scale=demo trainer.max_epochs=1", clone, timeout=2400)
+    assert first.returncode == 0, first.stderr[-4000:]
+    (sweep,) = list((clone / "logs" / "sweep_dfmoe_fusion" / "multiruns").iterdir())
+    table = run_as_typed(f"python -m sweeps.aggregate {sweep.relative_to(clone)} --table dfmoe_table7", clone, timeout=300)
+    assert table.returncode == 0, table.stderr[-3000:]
+    rows = [line for line in table.stdout.splitlines() if line.startswith("| ") and "(demo)" in line]
+    assert len(rows) == 3, table.stdout
+    assert "| detector.fusion | scale |" in table.stdout  # the summary groups by the swept knob
