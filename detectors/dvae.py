@@ -164,7 +164,19 @@ def train_dvae(
     ratio = config.temperature_end / config.temperature_start
     model.train()
     parts: dict[str, float] = {}
-    with torch.random.fork_rng(devices=[]):
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    log.info("training the dVAE tokenizer: %d images, %d steps", images.shape[0], config.steps)
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    task = progress.add_task(f"dVAE tokenizer on {images.shape[0]} images", total=config.steps)
+    with progress, torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)  # Gumbel noise: the same data gives the same tokenizer
         for step in range(config.steps):
             temperature = config.temperature_start * ratio ** (step / max(1, config.steps - 1))
@@ -176,6 +188,9 @@ def train_dvae(
             loss.backward()
             optimizer.step()
             schedule.step()
+            progress.advance(task)
+            if (step + 1) % 50 == 0:
+                progress.update(task, description=f"dVAE tokenizer: MSE {parts.get('mse', float('nan')):.4f}")
     model.eval().cpu()
     with torch.no_grad():
         sample = images[: min(len(images), 512)]

@@ -5,7 +5,6 @@ domains -> test every configured test set -> write results.json and predictions 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -15,8 +14,11 @@ import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from engine.console import print_config_tree, print_results_table, single_lightning_log
+from engine.run_logging import log_run_config, log_run_outcome
 from engine.synthetic_pretraining import resolve_synthetic_weights
 from evaluation.results import build_results, git_commit, predictions_path, write_predictions, write_results
 
@@ -48,6 +50,8 @@ def build_callbacks(cfg: DictConfig) -> list[L.Callback]:
     return [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None and "_target_" in c]
 
 
+# print_config: these branches of the config tree first.
+PRINTED_FIRST = ("experiment_name", "detector", "protocol", "data", "trainer", "callbacks", "logger", "paths", "seed")
 DDP_STRATEGIES = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
 
 
@@ -61,7 +65,7 @@ def ddp_strategy(strategy: object, model: L.LightningModule) -> str | None:
     if isinstance(strategy, str) and strategy in DDP_STRATEGIES:
         log.info("%s leaves some parameters without gradients in a step: DDP finds unused parameters", name)
         return f"{strategy}_find_unused_parameters_true"
-    if not isinstance(strategy, str):
+    if strategy is not None and not isinstance(strategy, str):  # None: one process, no DDP to configure
         log.warning("%s needs DDP's find_unused_parameters=True; check that strategy %r sets it", name, strategy)
     return None
 
@@ -87,27 +91,13 @@ def _finish_wandb() -> None:
         wandb.finish()
 
 
-def _print_table(tests: dict[str, dict], title: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    columns = [("frame", "auc"), ("frame", "eer"), ("frame", "ap"), ("frame", "acc"), ("video", "auc"), ("video", "eer")]
-    table.add_column("test set")
-    for level, key in columns:
-        table.add_column(f"{level} {key}", justify="right")
-    table.add_column("frames", justify="right")
-    for name, result in tests.items():
-        metrics = result["metrics"]
-        cells = [metrics[level].get(key, float("nan")) for level, key in columns]
-        table.add_row(name, *(f"{v:.4f}" if isinstance(v, float) and not math.isnan(v) else "nan" for v in cells), str(len(result["predictions"])))
-    Console().print(table)
-
-
 def run(cfg: DictConfig) -> float | None:
     """Run one job from its composed config; returns ``cfg.objective`` for sweepers."""
     started = time.time()
     output_dir = Path(cfg.paths.output_dir)
+    single_lightning_log()
+    if cfg.get("print_config"):
+        rank_zero_only(print_config_tree)(cfg, fields=PRINTED_FIRST)
     L.seed_everything(int(cfg.seed), workers=True)
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("high")
@@ -120,6 +110,8 @@ def run(cfg: DictConfig) -> float | None:
         cfg.trainer, callbacks=build_callbacks(cfg), logger=build_loggers(cfg, output_dir), **({"strategy": strategy} if strategy else {})
     )
     try:
+        if trainer.is_global_zero:
+            log_run_config(trainer.loggers, cfg)
         resume = resolve_resume(cfg.get("ckpt_path", "auto"), output_dir)
         if resume:
             log.info("resuming from %s", resume)
@@ -134,14 +126,15 @@ def run(cfg: DictConfig) -> float | None:
         objective = _objective(validation, objective_key)
         if trainer.is_global_zero:
             cost = measure_model_cost(cfg, model, trainer) if cfg.get("evaluate_cost") else None
-            _write_outputs(cfg, output_dir, validation, tests, selected, how, objective_key, objective, model, started, cost)
-            _print_table(tests, f"{cfg.get('experiment_name') or cfg.task_name}: test metrics ({how})")
+            results = _write_outputs(cfg, output_dir, validation, tests, selected, how, objective_key, objective, model, started, cost)
+            print_results_table(tests, f"{cfg.get('experiment_name') or cfg.task_name}: test metrics ({how})", results["summary"].get("m_eer"))
             if cfg.get("robustness"):
                 # +robustness=default: the tested checkpoint under every corruption x severity.
                 from engine.robustness import evaluate_run, load_settings
 
                 settings = load_settings(OmegaConf.to_container(cfg.robustness, resolve=True))
                 evaluate_run(output_dir, settings, checkpoint=selected or "in-memory", model=model, datamodule=datamodule)
+            log_run_outcome(trainer.loggers, output_dir, results)
         return objective
     finally:
         _finish_wandb()
@@ -201,7 +194,7 @@ def measure_model_cost(cfg: DictConfig, model: L.LightningModule, trainer: L.Tra
     return cost
 
 
-def _write_outputs(cfg, output_dir: Path, validation, tests, selected, how, objective_key, objective, model, started, cost=None) -> None:
+def _write_outputs(cfg, output_dir: Path, validation, tests, selected, how, objective_key, objective, model, started, cost=None) -> dict:
     """Predictions first, results.json last: a results.json only exists once everything is on disk."""
     for name, result in {**{f"val_{k}": v for k, v in validation.items()}, **tests}.items():
         write_predictions(predictions_path(output_dir, name), result["predictions"])
@@ -241,3 +234,4 @@ def _write_outputs(cfg, output_dir: Path, validation, tests, selected, how, obje
     )
     write_results(output_dir, results)
     log.info("wrote %s", output_dir / "results.json")
+    return results

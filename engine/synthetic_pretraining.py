@@ -140,7 +140,13 @@ def _pretrain(
     tokens = tokenize(list(captions))
     generator = torch.Generator().manual_seed(recipe.seed)
     started, history = time.time(), []
-    for _ in range(recipe.epochs):
+    log.info("pretraining the tiny CLIP: %d images, %d epochs of %d steps", len(images), recipe.epochs, steps_per_epoch)
+    progress = _progress()
+    task = progress.add_task(f"tiny CLIP pretraining on {len(images)} images", total=total)
+    progress.start()
+    for epoch in range(recipe.epochs):
+        if history:
+            progress.update(task, description=f"tiny CLIP pretraining: epoch {epoch + 1}/{recipe.epochs}, loss {history[-1]['loss']:.3f}")
         order = torch.randperm(len(images), generator=generator)
         total_loss, correct = 0.0, 0
         for step in range(steps_per_epoch):
@@ -160,7 +166,9 @@ def _pretrain(
                 model.logit_scale.clamp_(0, math.log(100))  # as CLIP does
             total_loss += loss.item()
             correct += int((logits.argmax(1) == caption_ids[index]).sum())
+            progress.advance(task)
         history.append({"loss": total_loss / steps_per_epoch, "accuracy": correct / (steps_per_epoch * recipe.batch_size)})
+    progress.stop()
     frequencies = torch.bincount(caption_ids, minlength=len(captions)).float() / len(caption_ids)
     stats = {"images": len(images), "captions": list(captions), "seconds": time.time() - started,
              "first_epoch": history[0], "last_epoch": history[-1],
@@ -168,6 +176,20 @@ def _pretrain(
              "prior_loss": float(-(frequencies * frequencies.clamp_min(1e-12).log()).sum()),
              "prior_accuracy": float(frequencies.max())}
     return model.eval(), stats
+
+
+def _progress():
+    """The suite's one progress style (rich), as for data generation and preprocessing."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
 
 
 def pretraining_key(synthetic_name: str, model_name: str, image_size: int, normalization: str, recipe: PretrainingRecipe) -> str:

@@ -25,6 +25,11 @@ Writes ``<first dir>/tables/<table>.md``, ``<table>.csv`` (the paper layout: mea
 and status per column) and ``<table>_cells.csv`` (one line per cell, with n and job dirs);
 ``--wandb`` also logs the cells as a W&B table (offline unless an API key is configured).
 Without ``--table`` every table that the sweep's ``sweep_name`` fills is printed.
+
+Any multirun, paper table or not, also gets a summary: mean ± std of the headline metrics per
+combination of the knobs it varied (``sweeps/summary.py``, written to ``<first dir>/summary/``).
+Cells measured at ``scale=demo`` (synthetic data, tiny models) are marked ``(demo)`` next to the
+paper's numbers.
 """
 
 from __future__ import annotations
@@ -340,6 +345,11 @@ class Cell:
     message: str = ""
     jobs: list[str] = field(default_factory=list)
     units: dict[tuple, float] = field(default_factory=dict)
+    scales: list[str] = field(default_factory=list)  # scale_name of the jobs measured (demo | paper)
+
+    @property
+    def demo(self) -> bool:
+        return "demo" in self.scales
 
 
 def measure_value(results: Mapping, measure: Measure, robustness: Mapping | None = None) -> float | None:
@@ -435,6 +445,7 @@ def compute_cell(table: PaperTable, row: Row, column: Column, jobs: Sequence[Job
         else:
             cell.status = STATUS_NO_RESULT
         return cell
+    cell.scales = sorted({str(v) for job in done if (v := job.value("scale_name")) is not _MISSING})
     per_unit: dict[tuple, list[float]] = defaultdict(list)
     absent: set[str] = set()
     lacking = 0
@@ -472,6 +483,7 @@ def _row_mean_cell(table: PaperTable, row: Row, column: Column, cells: Mapping[s
         paper_std=row.paper_std.get(column.key),
     )
     parts = [cells[key] for key in column.mean_of]
+    cell.scales = sorted({scale for part in parts for scale in part.scales})
     if row.match is None:
         cell.status = STATUS_NOT_WIRED
         return cell
@@ -549,6 +561,8 @@ def format_cell(cell: Cell, decimals: int, published: bool = True) -> str:
             measured += f" ± {_text(cell.std, decimals)}"
         if cell.status == STATUS_PARTIAL and "without results" in cell.message:
             measured += f" ({cell.message.split(';')[-1].strip()})"
+        if cell.demo:
+            measured += " (demo)"
     elif cell.status == STATUS_NO_SET:
         measured = cell.message
     else:
@@ -570,6 +584,10 @@ LEGEND = (
 )
 
 
+DEMO_NOTE = ("measured at scale=demo, tiny models on the embedded synthetic data; it checks the pipeline, "
+             "it is not comparable with the paper's number beside it.")
+
+
 def to_markdown(result: TableResult) -> str:
     table = result.table
     header = ["Method", *(c.header for c in result.columns)]
@@ -581,11 +599,13 @@ def to_markdown(result: TableResult) -> str:
         if not table.figure
         else LEGEND.replace(" [paper]", "") + " The paper shows these results only as a plot."
     )
+    demo = any(result.cells[(r.key, c.key)].demo for r in result.rows for c in result.columns)
     lines = [
         f"### {table.title_line}",
         "",
         f"{unit}. {legend}",
         "",
+        *([f"**(demo): {DEMO_NOTE}**", ""] if demo else []),
         "| " + " | ".join(header) + " |",
         "|" + "|".join(["---"] + ["---:"] * len(result.columns)) + "|",
     ]
@@ -636,6 +656,7 @@ def to_frame(result: TableResult) -> pd.DataFrame:
             record[f"{column.key}_std"] = cell.std
             record[f"{column.key}_paper"] = cell.paper
             record[f"{column.key}_status"] = cell.status
+            record[f"{column.key}_scale"] = ",".join(cell.scales)
         records.append(record)
     return pd.DataFrame.from_records(records)
 
@@ -660,6 +681,7 @@ def to_cells_frame(result: TableResult) -> pd.DataFrame:
                     "paper_std": cell.paper_std,
                     "difference": None if cell.mean is None or cell.paper is None else cell.mean - cell.paper,
                     "status": cell.status,
+                    "scale": ",".join(cell.scales),
                     "message": cell.message,
                     "jobs": ";".join(cell.jobs),
                 }
@@ -684,7 +706,8 @@ def write_outputs(result: TableResult, out_dir: Path) -> list[Path]:
 
 
 def log_to_wandb(
-    results: Sequence[TableResult], jobs: Sequence[Job], out_dir: Path, project: str | None = None
+    results: Sequence[TableResult], jobs: Sequence[Job], out_dir: Path, project: str | None = None,
+    extra: Mapping[str, pd.DataFrame] | None = None,
 ) -> str:
     """Log each table's cells as a W&B table in one run, grouped with the sweep's jobs.
 
@@ -712,16 +735,16 @@ def log_to_wandb(
         group=group,
         job_type="aggregate",
         name=f"tables_{group.replace('/', '_')}",
+        config={"paths": [str(p) for p in sorted({str(j.directory.parent) for j in jobs})]},
         dir=str(out_dir),
         mode="offline" if wandb_offline() else "online",
         reinit="finish_previous",
     )
     try:
-        for result in results:
-            frame = to_cells_frame(result).drop(columns=["jobs"])
-            run.log(
-                {result.table.name: wandb.Table(dataframe=frame.astype(object).where(frame.notna(), None))}
-            )
+        frames = {result.table.name: to_cells_frame(result).drop(columns=["jobs"]) for result in results}
+        frames.update(extra or {})
+        for name, frame in frames.items():
+            run.log({name: wandb.Table(dataframe=frame.astype(object).where(frame.notna(), None))})
         return str(Path(run.dir).parent)
     finally:
         run.finish()
@@ -776,13 +799,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     tables = [get_table(name) for name in args.table] if args.table else sweep_tables(jobs)
-    if not tables:
-        print(
-            "error: no --table given and the jobs name no sweep with registered tables (sweep_name); "
-            "pass --table <name> (see sweeps/tables.py)",
-            file=sys.stderr,
-        )
-        return 2
     statuses = Counter(job.status for job in jobs)
     print(
         f"{len(jobs)} job(s): "
@@ -796,8 +812,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.no_write:
             for path in write_outputs(result, out_dir):
                 print(f"wrote {path}", file=sys.stderr)
+    # Every multirun: mean and spread per varied knob (sweeps/summary.py), paper table or not.
+    from sweeps.summary import summarise_jobs, write_summary
+    from sweeps.summary import to_markdown as summary_markdown
+
+    summary = summarise_jobs(jobs)
+    title = f"Summary of {', '.join(str(p) for p in args.paths)}"
+    print(summary_markdown(summary, title) if args.format == "markdown" else _csv_text(summary.groups))
+    if not args.no_write:
+        summary_dir = (args.out or Path(args.paths[0])) / "summary"
+        for path in write_summary(summary, summary_dir, title):
+            print(f"wrote {path}", file=sys.stderr)
     if args.wandb:
-        print(f"W&B run in {log_to_wandb(results, jobs, out_dir, args.wandb_project)}", file=sys.stderr)
+        extra = {"summary": summary.groups, "summary_jobs": summary.jobs}
+        print(f"W&B run in {log_to_wandb(results, jobs, out_dir, args.wandb_project, extra)}", file=sys.stderr)
     return 0
 
 

@@ -6,6 +6,10 @@ The tiny variant keeps open_clip's module structure (``visual.transformer.resblo
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import open_clip
 import torch.nn as nn
 
@@ -22,6 +26,26 @@ def tiny_clip_config(image_size: int, patch_size: int = 8, width: int = 64, laye
         "vision_cfg": {"image_size": image_size, "layers": layers, "width": width, "patch_size": patch_size, "head_width": 16},
         "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 4, "layers": 2},
     }
+
+
+class _NoRandomInitWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No pretrained weights loaded for model")
+
+
+@contextmanager
+def _random_init_requested(requested: bool) -> Iterator[None]:
+    """open_clip warns "No pretrained weights loaded ... initialized randomly" (root logger) whenever
+    ``pretrained`` is None; when random weights are what the config asked for, that warning is noise."""
+    if not requested:
+        yield
+        return
+    root, drop = logging.getLogger(), _NoRandomInitWarning()
+    root.addFilter(drop)
+    try:
+        yield
+    finally:
+        root.removeFilter(drop)
 
 
 def build_clip(
@@ -45,9 +69,11 @@ def build_clip(
     if size == "tiny":
         # Tiny models never download; a local file (e.g. a saved tiny model) is still honoured.
         weights = spec.value if spec.kind == "file" else None
-        return open_clip.create_model(model_name, pretrained=weights, **tiny_clip_config(image_size or 64))
+        with _random_init_requested(weights is None):
+            return open_clip.create_model(model_name, pretrained=weights, **tiny_clip_config(image_size or 64))
     kwargs = {"force_image_size": image_size} if image_size else {}
     if spec.kind == "none":
-        return open_clip.create_model(model_name, pretrained=None, **kwargs)
+        with _random_init_requested(True):
+            return open_clip.create_model(model_name, pretrained=None, **kwargs)
     # open_clip itself treats an existing file as a checkpoint and anything else as a tag.
     return open_clip.create_model(model_name, pretrained=spec.value, **kwargs)
