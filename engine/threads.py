@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,6 +182,21 @@ def data_workers(most: int | str = 8, budget: CpuBudget | None = None) -> int:
         raise ValueError(f"${{data_workers:{most}}}: expected a non-negative integer")
     budget = budget or cpu_budget()
     return max(0, min(most, budget.cpus - 1))
+
+
+def prefer_passive_waiting(environ: dict | None = None) -> bool:
+    """``OMP_WAIT_POLICY=PASSIVE`` unless the user set a policy: idle OpenMP threads sleep at once instead
+    of spinning. Spinning threads burn the CPU time that the thread they wait for (and every other
+    process) needs; on a loaded machine this is what makes a demo run collapse (docs/BENCHMARKS.md,
+    "Busy machine"). OpenMP reads the variable when torch loads it, so this must run before
+    ``import torch``: entry points call it first (run.py, tests/conftest.py). True when it was set."""
+    environ = os.environ if environ is None else environ
+    if "OMP_WAIT_POLICY" in environ:
+        return False
+    environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    if "torch" in sys.modules:
+        log.warning("OMP_WAIT_POLICY=PASSIVE was set after torch was imported: it applies to subprocesses only")
+    return True
 
 
 _APPLIED: ThreadPlan | None = None

@@ -116,3 +116,23 @@ def test_data_config_resolves_workers_within_the_budget(tmp_path):
     cfg = compose_run_config(["experiment=dfmoe_ffpp"], tmp_path)
     assert cfg.data.num_workers == data_workers(8)
     assert compose_run_config(["experiment=dfmoe_ffpp", "scale=demo"], tmp_path).data.num_workers == 0
+
+
+def test_passive_waiting_unless_the_user_chose_a_policy():
+    environ: dict[str, str] = {}
+    assert threads.prefer_passive_waiting(environ) is True and environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    environ = {"OMP_WAIT_POLICY": "ACTIVE"}
+    assert threads.prefer_passive_waiting(environ) is False and environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+def test_run_py_sets_the_wait_policy_before_torch_loads():
+    import os
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    env["PYTHONPATH"] = str(repo)
+    code = "import sys, os; sys.argv = ['run.py']; import run; print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["PASSIVE", "False"]
