@@ -42,6 +42,7 @@ def suite_epoch(cfg, epochs: int) -> float:
         max_epochs=epochs,
     )
     trainer.fit(model, datamodule=datamodule)
+    suite_epoch.steps = int(trainer.num_training_batches)  # steps of an epoch, read by benchmarks/meta_step.py
     return clock.epochs[-1]["train_s"]
 
 

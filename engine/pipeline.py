@@ -17,6 +17,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
 from omegaconf import DictConfig, OmegaConf
 
+from engine.compilation import maybe_compile
 from engine.synthetic_pretraining import resolve_synthetic_weights
 from engine.threads import apply_threads
 from engine.timings import PhaseClock, PhaseTimings
@@ -122,6 +123,7 @@ def run(cfg: DictConfig) -> float | None:
     with clock.phase("synthetic_pretraining"):
         cfg = resolve_synthetic_weights(cfg)
     model = instantiate(cfg.detector, _convert_="all")
+    maybe_compile(model, OmegaConf.to_container(cfg.compile) if cfg.get("compile") else None)
     strategy = ddp_strategy(OmegaConf.select(cfg, "trainer.strategy"), model)
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=[*build_callbacks(cfg), PhaseTimings(clock)], logger=build_loggers(cfg, output_dir),
