@@ -37,13 +37,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--limit-batches", type=int, default=None, help="training steps per epoch (default: all)")
     args = parser.parse_args()
+    limit = [f"+trainer.limit_train_batches={args.limit_batches}"] if args.limit_batches else []
     per_step: dict[str, list[float]] = {name: [] for name in SETTINGS}
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):
             names = list(SETTINGS) if round_ % 2 == 0 else list(reversed(SETTINGS))
             for name in names:
-                cfg = compose_run_config([*SETTINGS[name], *COMMON], Path(tmp) / f"{name}{round_}")
+                cfg = compose_run_config([*SETTINGS[name], *COMMON, *limit], Path(tmp) / f"{name}{round_}")
                 seconds = suite_epoch(cfg, args.epochs)
                 per_step[name].append(seconds / suite_epoch.steps)
                 print(f"round {round_} {name}: {per_step[name][-1] * 1e3:.1f} ms/step ({suite_epoch.steps} steps of batch "

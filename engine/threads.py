@@ -9,8 +9,8 @@ then waits at its barrier for threads the scheduler has parked. :func:`cpu_budge
 of these limits, and :func:`plan_threads` turns it into torch's intra-op and inter-op thread counts
 and a data-loader worker count (``${data_workers:N}`` in conf/data: at most N, within the budget).
 
-``threads`` in conf/train.yaml overrides any of them (``threads.intra_op=4``); ``auto`` takes the
-budget. :func:`apply_threads` is called first by every entry point that trains (``run.py``'s
+``threads`` in conf/train.yaml overrides any of them (``threads.intra_op=4``); ``auto`` takes
+``OMP_NUM_THREADS`` when the user set it, else the budget. :func:`apply_threads` is called first by every entry point that trains (``run.py``'s
 pipeline, the synthetic CLIP pretraining and the dVAE tokenizer under it, ``python -m
 detectors.dvae``). Why this matters on a busy machine, measured: docs/BENCHMARKS.md, "Busy machine".
 """
@@ -158,17 +158,27 @@ def _count(settings: Mapping, key: str, default: int) -> int:
     return value
 
 
-def plan_threads(settings: Mapping | None = None, budget: CpuBudget | None = None) -> ThreadPlan:
+def plan_threads(
+    settings: Mapping | None = None, budget: CpuBudget | None = None, environ: Mapping[str, str] | None = None
+) -> ThreadPlan:
     """Torch's thread counts from the ``threads`` config (``auto`` or a positive integer per key).
 
-    ``auto``: intra-op = the CPU budget; inter-op = 1 (the suite runs no inter-op parallel work on
-    the CPU, and each inter-op thread would start its own intra-op pool)."""
+    ``auto``: intra-op = ``OMP_NUM_THREADS`` when the user set it (the usual way to ask for a count),
+    else the CPU budget; inter-op = 1 (the suite runs no inter-op parallel work on the CPU, and each
+    inter-op thread would start its own intra-op pool)."""
     settings = dict(settings or {})
     unknown = sorted(set(settings) - {"intra_op", "inter_op"})
     if unknown:
         raise ValueError(f"threads: unknown key(s) {unknown}; known: ['intra_op', 'inter_op']")
     budget = budget or cpu_budget()
-    return ThreadPlan(_count(settings, "intra_op", budget.cpus), _count(settings, "inter_op", 1), budget)
+    environ = os.environ if environ is None else environ
+    intra = budget.cpus
+    raw = environ.get("OMP_NUM_THREADS", "").strip()
+    if raw:
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValueError(f"OMP_NUM_THREADS={raw!r}: expected a positive integer")
+        intra = int(raw)
+    return ThreadPlan(_count(settings, "intra_op", intra), _count(settings, "inter_op", 1), budget)
 
 
 def data_workers(most: int | str = 8, budget: CpuBudget | None = None) -> int:

@@ -80,8 +80,12 @@ def test_budget_of_this_process_matches_its_affinity():
 
 def test_plan_auto_and_overrides():
     budget = CpuBudget(6, {"slurm": 6})
-    assert (plan_threads(None, budget).intra_op, plan_threads(None, budget).inter_op) == (6, 1)
-    plan = plan_threads({"intra_op": 2, "inter_op": "auto"}, budget)
+    assert (plan_threads(None, budget, {}).intra_op, plan_threads(None, budget, {}).inter_op) == (6, 1)
+    assert plan_threads(None, budget, {"OMP_NUM_THREADS": "1"}).intra_op == 1  # the user's explicit count
+    assert plan_threads({"intra_op": 3}, budget, {"OMP_NUM_THREADS": "1"}).intra_op == 3  # config wins
+    with pytest.raises(ValueError, match="OMP_NUM_THREADS='x'"):
+        plan_threads(None, budget, {"OMP_NUM_THREADS": "x"})
+    plan = plan_threads({"intra_op": 2, "inter_op": "auto"}, budget, {})
     assert (plan.intra_op, plan.inter_op) == (2, 1)
     with pytest.raises(ValueError, match=r"threads.intra_op=0: expected auto or a positive integer"):
         plan_threads({"intra_op": 0}, budget)
@@ -100,6 +104,7 @@ def test_data_workers_leave_a_cpu_to_training():
 
 def test_apply_threads_sets_torch(monkeypatch):
     before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr(threads, "cpu_budget", lambda: CpuBudget(3, {"cgroup": 3.0}))
     try:
         plan = threads.apply_threads({"intra_op": "auto"})
