@@ -42,9 +42,11 @@ SETTINGS = {
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
 
 
-def _burn() -> None:
-    while True:
-        pass
+def _burn(parent: int) -> None:
+    """A CPU-bound background process; it ends with its parent (also when the parent is killed)."""
+    while os.getppid() == parent:
+        for _ in range(1_000_000):
+            pass
 
 
 def workload(steps: int, threads: dict | None, experiment: str) -> dict:
@@ -130,7 +132,7 @@ def main() -> None:
     print(f"load average before: {load_average()}; {os.cpu_count()} cores; {args.steps} steps of {args.experiment} (demo)", flush=True)
     for round_ in range(args.rounds):
         for background in (0, args.background):
-            burners = [multiprocessing.Process(target=_burn, daemon=True) for _ in range(background)]
+            burners = [multiprocessing.Process(target=_burn, args=(os.getpid(),), daemon=True) for _ in range(background)]
             for burner in burners:
                 burner.start()
             try:
