@@ -7,10 +7,14 @@ and writes ``results.json`` + ``predictions/`` in the run directory (see docs/AR
 
 from __future__ import annotations
 
-import hydra
-from omegaconf import DictConfig
+from engine.threads import prefer_passive_waiting
 
-from engine.resolvers import register_resolvers
+prefer_passive_waiting()  # before torch loads OpenMP (engine/threads.py)
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from engine.resolvers import register_resolvers  # noqa: E402
 
 register_resolvers()
 

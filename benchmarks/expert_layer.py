@@ -11,6 +11,13 @@ Prints the configuration, measured forward FLOPs (torch.utils.flop_counter) and 
 of forward + backward per layer, and the ratios. A script, not a test:
 
     OMP_NUM_THREADS=1 python benchmarks/expert_layer.py --batch-size 8
+
+``--layer dfmoe``: DFMoE's per-image dispatch of K of E heterogeneous CNN experts (``run_selected_experts``
+with the routing of DFMoE's own gate) against running every expert on every image. The FLOP share of
+the chosen experts (each image's K experts' forward FLOPs over all experts' FLOPs on all images) is
+what the dispatch should cost; the printed ratio is (time selected / time all) / FLOP share:
+
+    OMP_NUM_THREADS=1 python benchmarks/expert_layer.py --layer dfmoe --size tiny --image-size 64 --batch-size 32
 """
 
 from __future__ import annotations
@@ -71,6 +78,59 @@ def time_forward_backward(
     return timings
 
 
+def dfmoe_dispatch(args: argparse.Namespace) -> None:
+    """DFMoE top-K of E experts: dispatch time against all experts, relative to the chosen experts' FLOP share."""
+    from functools import partial
+
+    from detectors.dfmoe import DFMoE
+    from detectors.moe import run_selected_experts
+
+    torch.manual_seed(0)
+    device = torch.device(args.device)
+    model = DFMoE(
+        optimizer=partial(torch.optim.Adam), size=args.size, pretrained=None, expert_pretrained=None,
+        num_experts=args.experts, top_k=args.top_k, augmentation=False, input_size=args.image_size,
+    ).to(device).train()
+    images = torch.randn(args.batch_size, 3, args.image_size, args.image_size, device=device)
+    with torch.no_grad():
+        routing = model.router(gate_feature=model.gate(images))
+    one = images[:1]
+    flops = []
+    for expert in model.experts:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            expert(one)
+        flops.append(counter.get_total_flops())
+    chosen = torch.tensor(flops, dtype=torch.float64)[routing.indices.cpu()].sum()
+    share = float(chosen / (args.batch_size * sum(flops)))
+
+    def selected() -> None:
+        run_selected_experts(images, routing, model.experts).float().pow(2).mean().backward()
+        model.zero_grad(set_to_none=True)
+
+    def every() -> None:
+        torch.stack([expert(images) for expert in model.experts], 1).float().pow(2).mean().backward()
+        model.zero_grad(set_to_none=True)
+
+    print(
+        f"config: DFMoE size={args.size} image={args.image_size} batch={args.batch_size} experts={args.experts} "
+        f"top_k={args.top_k} threads={torch.get_num_threads()} device={device}"
+    )
+    names = [e.name for e in model.experts]
+    print("forward GFLOP per image per expert: " + ", ".join(f"{n} {f / 1e9:.3f}" for n, f in zip(names, flops)))
+    load = torch.bincount(routing.indices.reshape(-1).cpu(), minlength=args.experts)
+    print(f"routing (DFMoE gate, random init): images per expert {load.tolist()}")
+    # alternate the two so that a shared machine's load weighs on both alike
+    times: dict[str, list[float]] = {"selected": [], "all": []}
+    for _ in range(args.repeats):
+        times["selected"] += time_forward_backward(selected, 1, args.warmup, device)
+        times["all"] += time_forward_backward(every, 1, args.warmup, device)
+    t_sel, t_all = statistics.median(times["selected"]), statistics.median(times["all"])
+    print(f"selected experts: fwd+bwd median {t_sel * 1e3:.1f} ms (min {min(times['selected']) * 1e3:.1f}, max {max(times['selected']) * 1e3:.1f})")
+    print(f"all experts:      fwd+bwd median {t_all * 1e3:.1f} ms (min {min(times['all']) * 1e3:.1f}, max {max(times['all']) * 1e3:.1f})")
+    print(f"FLOP share of the chosen experts = {share:.3f}; time selected / all = {t_sel / t_all:.3f}")
+    print(f"ratio (time share) / (FLOP share) = {t_sel / t_all / share:.3f}  (target <= 1.05)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -90,7 +150,15 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="autocast dtype")
+    parser.add_argument("--layer", choices=["suede", "dfmoe"], default="suede")
+    parser.add_argument("--size", choices=["tiny", "paper"], default="tiny", help="--layer dfmoe: expert size")
+    parser.add_argument("--image-size", type=int, default=64, help="--layer dfmoe: input size")
     args = parser.parse_args()
+    if args.layer == "dfmoe":
+        if args.experts == 4 and args.top_k == 2:  # SUEDE's defaults; DFMoE's are 5 experts, K = 2
+            args.experts = 5
+        dfmoe_dispatch(args)
+        return
 
     torch.manual_seed(0)
     device = torch.device(args.device)

@@ -20,6 +20,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from detectors.optimizers import build_optimizer
 from detectors.output import DetectorOutput
 from evaluation.gather import gather_scores
 from evaluation.metrics import all_metrics, eer_threshold, max_eer
@@ -217,7 +218,7 @@ class BaseDetector(L.LightningModule):
 
     def configure_optimizers(self):
         groups = self.parameter_groups()
-        optimizer = self.optimizer_factory(params=groups)
+        optimizer = build_optimizer(self.optimizer_factory, groups)  # resolves fused: auto (detectors/optimizers.py)
         if self.scheduler_factory is None:
             return optimizer
         kwargs = {"optimizer": optimizer}

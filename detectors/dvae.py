@@ -301,8 +301,12 @@ def _main(cfg) -> None:
 
     if "gmdf" not in str(cfg.detector.get("_target_", "")):
         raise SystemExit(f"detectors.dvae: the composed detector is {cfg.detector.get('_target_')!r}; pass a GM-DF experiment or detector=gmdf")
-    from engine.synthetic_pretraining import resolve_synthetic_weights
+    from omegaconf import OmegaConf
 
+    from engine.synthetic_pretraining import resolve_synthetic_weights
+    from engine.threads import apply_threads
+
+    apply_threads(OmegaConf.to_container(cfg.threads) if cfg.get("threads") else None)
     cfg = resolve_synthetic_weights(cfg)
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.setup("fit")

@@ -23,7 +23,8 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from engine.pipeline import _finish_wandb, _print_table, _write_outputs, build_callbacks, build_loggers
+from engine.console import print_results_table
+from engine.pipeline import _finish_wandb, _write_outputs, build_callbacks, build_loggers
 from engine.trained import load_detector, locate, trained_config
 
 log = logging.getLogger(__name__)
@@ -134,8 +135,8 @@ def evaluate(cfg: DictConfig) -> dict[str, dict]:
         trainer.test(model, datamodule=datamodule, verbose=False)
         tests = model.eval_results["test"]
         if trainer.is_global_zero:
-            _write_outputs(job, output_dir, {}, tests, str(checkpoint), how, None, None, model, started)
-            _print_table(tests, f"eval {run_dir.name}: test metrics ({checkpoint.name})")
+            results = _write_outputs(job, output_dir, {}, tests, str(checkpoint), how, None, None, model, started)
+            print_results_table(tests, f"eval {run_dir.name}: test metrics ({checkpoint.name})", results["summary"].get("m_eer"))
         return {name: result["metrics"] for name, result in tests.items()}
     finally:
         _finish_wandb()

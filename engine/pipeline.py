@@ -17,9 +17,12 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from engine.compilation import maybe_compile
 from engine.console import print_config_tree, print_results_table, single_lightning_log
 from engine.run_logging import log_run_config, log_run_outcome
 from engine.synthetic_pretraining import resolve_synthetic_weights
+from engine.threads import apply_threads
+from engine.timings import PhaseClock, PhaseTimings
 from evaluation.results import build_results, git_commit, predictions_path, write_predictions, write_results
 
 log = logging.getLogger(__name__)
@@ -102,12 +105,19 @@ def run(cfg: DictConfig) -> float | None:
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("high")
 
-    cfg = resolve_synthetic_weights(cfg)
-    datamodule = instantiate(cfg.data, _convert_="all")
+    apply_threads(OmegaConf.to_container(cfg.threads) if cfg.get("threads") else None)
+    clock = PhaseClock()  # extra.timings of results.json (engine/timings.py)
+    with clock.phase("data"):
+        datamodule = instantiate(cfg.data, _convert_="all")
+        datamodule.setup("fit")
+    with clock.phase("synthetic_pretraining"):
+        cfg = resolve_synthetic_weights(cfg)
     model = instantiate(cfg.detector, _convert_="all")
+    maybe_compile(model, OmegaConf.to_container(cfg.compile) if cfg.get("compile") else None)
     strategy = ddp_strategy(OmegaConf.select(cfg, "trainer.strategy"), model)
     trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=build_callbacks(cfg), logger=build_loggers(cfg, output_dir), **({"strategy": strategy} if strategy else {})
+        cfg.trainer, callbacks=[*build_callbacks(cfg), PhaseTimings(clock)], logger=build_loggers(cfg, output_dir),
+        **({"strategy": strategy} if strategy else {}),
     )
     try:
         if trainer.is_global_zero:
@@ -115,18 +125,21 @@ def run(cfg: DictConfig) -> float | None:
         resume = resolve_resume(cfg.get("ckpt_path", "auto"), output_dir)
         if resume:
             log.info("resuming from %s", resume)
-        trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
+        with clock.phase("fit"):
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
         selected, how = _checkpoint_to_test(trainer, str(cfg.get("test_ckpt", "best")))
         log.info("evaluating %s (%s)", selected or "in-memory weights", how)
-        trainer.validate(model, datamodule=datamodule, ckpt_path=selected, verbose=False)
+        with clock.phase("select"):
+            trainer.validate(model, datamodule=datamodule, ckpt_path=selected, verbose=False)
         validation = model.eval_results["validate"]
-        trainer.test(model, datamodule=datamodule, ckpt_path=selected, verbose=False)
+        with clock.phase("test"):
+            trainer.test(model, datamodule=datamodule, ckpt_path=selected, verbose=False)
         tests = model.eval_results["test"]
         objective_key = str(cfg.get("objective", "val/auc"))
         objective = _objective(validation, objective_key)
         if trainer.is_global_zero:
             cost = measure_model_cost(cfg, model, trainer) if cfg.get("evaluate_cost") else None
-            results = _write_outputs(cfg, output_dir, validation, tests, selected, how, objective_key, objective, model, started, cost)
+            results = _write_outputs(cfg, output_dir, validation, tests, selected, how, objective_key, objective, model, started, cost, clock)
             print_results_table(tests, f"{cfg.get('experiment_name') or cfg.task_name}: test metrics ({how})", results["summary"].get("m_eer"))
             if cfg.get("robustness"):
                 # +robustness=default: the tested checkpoint under every corruption x severity.
@@ -194,7 +207,8 @@ def measure_model_cost(cfg: DictConfig, model: L.LightningModule, trainer: L.Tra
     return cost
 
 
-def _write_outputs(cfg, output_dir: Path, validation, tests, selected, how, objective_key, objective, model, started, cost=None) -> dict:
+def _write_outputs(cfg, output_dir: Path, validation, tests, selected, how, objective_key, objective, model, started, cost=None,
+                   clock: PhaseClock | None = None) -> dict:
     """Predictions first, results.json last: a results.json only exists once everything is on disk."""
     for name, result in {**{f"val_{k}": v for k, v in validation.items()}, **tests}.items():
         write_predictions(predictions_path(output_dir, name), result["predictions"])
@@ -224,6 +238,8 @@ def _write_outputs(cfg, output_dir: Path, validation, tests, selected, how, obje
     }
     if cost is not None:
         extra["cost"] = cost
+    if clock is not None:
+        extra["timings"] = clock.as_dict()
     results = build_results(
         config=OmegaConf.to_container(cfg, resolve=True),
         validation=validation_block,

@@ -1,4 +1,4 @@
-"""OmegaConf resolvers the configs use: collision-free run ids, W&B offline mode and grouping."""
+"""OmegaConf resolvers the configs use: collision-free run ids, W&B offline mode and grouping, data-loader workers."""
 
 from __future__ import annotations
 
@@ -83,9 +83,16 @@ def root_dir() -> str:
     return str(cwd) if cwd else os.getcwd()
 
 
+def data_workers(most: object = 8) -> int:
+    """``${data_workers:N}``: data-loader workers, at most N, within the CPUs this process may use."""
+    from engine.threads import data_workers as workers
+
+    return workers(most)
+
+
 def register_resolvers() -> None:
     resolvers = {"run_id": run_id, "wandb_offline": wandb_offline, "wandb_group": wandb_group,
-                 "run_name": run_name, "facemoe_root": root_dir}
+                 "run_name": run_name, "facemoe_root": root_dir, "data_workers": data_workers}
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):
             OmegaConf.register_new_resolver(name, fn, use_cache=False)

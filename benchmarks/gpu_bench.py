@@ -1,0 +1,290 @@
+"""The GPU measurement, per method at paper scale with random weights (called by benchmarks/gpu.sh).
+
+For each method it prints: training images/s (forward with every training loss, backward, fused
+AdamW step) and inference images/s in bf16 autocast, peak GPU memory, model FLOPs utilisation (MFU:
+the measured FLOPs of a training step, torch.utils.flop_counter, over the step time and the device's
+bf16 peak), the data loader's images/s with ``--workers`` workers on crops on disk (the embedded
+synthetic set, generated on first use, decoded and resized to the method's input like prepared
+crops), and with more than one GPU the DDP scaling: all-GPU images/s over one GPU's.
+
+Options: ``--compile`` (``torch.compile``; its time is reported: the first step's time minus a
+steady step's), ``--no-channels-last`` (CNN detectors use channels_last unless this is given),
+``--precision 32`` (TF32 matmuls and convolutions instead of bf16). ``--dry-run`` runs everything on
+the CPU with the tiny demo models in seconds (what the test suite does); MFU is then not printed,
+there being no peak to compare with.
+
+    bash benchmarks/gpu.sh                  # every method, one GPU or all GPUs
+    python benchmarks/gpu_bench.py --dry-run --methods efficientnet_b4 clip_finetune
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import torch
+from hydra.utils import instantiate
+from torch.utils.flop_counter import FlopCounterMode
+
+from engine.compose import compose_run_config
+
+# method -> Hydra overrides (paper scale, random weights). GM-DF's training step is timed on its joint
+# forward with the pixel MIM target (its dVAE is trained by the pipeline), not through the meta step.
+METHODS: dict[str, list[str]] = {
+    "efficientnet_b4": ["detector=efficientnet_b4"],
+    "xception": ["detector=xception"],
+    "clip_finetune": ["detector=clip_finetune"],
+    "dfmoe": ["experiment=dfmoe_ffpp", "detector.expert_pretrained=null"],
+    "dtn": ["experiment=dtn_ffpp"],
+    "gmdf": ["experiment=gmdf_multidomain", "detector.mim.target=pixels"],
+    "moa_clip": ["experiment=moa_ffpp"],
+    "suede": ["experiment=suede_uniattack_p1"],
+}
+# Dense bf16 tensor-core peaks (no sparsity), TFLOP/s, by a substring of torch.cuda.get_device_name().
+# Checked in this order (H100 PCIe before H100). V100 has no bf16: its fp16 peak is given.
+BF16_PEAK_TFLOPS: list[tuple[str, float]] = [
+    ("H200", 989.0), ("H100 PCIe", 756.0), ("H100", 989.0), ("GH200", 989.0), ("A100", 312.0), ("A800", 312.0),
+    ("L40S", 362.0), ("L40", 181.0), ("A40", 150.0), ("A10", 125.0), ("L4", 121.0), ("V100", 125.0),
+    ("RTX 4090", 165.0), ("RTX 3090", 71.0),
+]
+
+
+def bf16_peak_tflops(device_name: str) -> float | None:
+    for key, peak in BF16_PEAK_TFLOPS:
+        if key in device_name:
+            return peak
+    return None
+
+
+def fused_adamw(params, lr: float = 1e-4) -> torch.optim.Optimizer:
+    """AdamW with ``fused="auto"`` (detectors/optimizers.py): fused where every parameter is on CUDA,
+    the default implementation elsewhere (the CPU dry run)."""
+    import functools
+
+    from detectors.optimizers import build_optimizer
+
+    return build_optimizer(functools.partial(torch.optim.AdamW, lr=lr, fused="auto"), params)
+
+
+def build(method: str, scale: str, batch_size: int, workers: int, output: Path):
+    overrides = [*METHODS[method], f"scale={scale}", "data.source=synthetic", "data.synthetic.progress=false",
+                 f"data.batch_size={batch_size}", f"data.num_workers={workers}", "detector.pretrained=null"]
+    cfg = compose_run_config(overrides, output)
+    datamodule = instantiate(cfg.data, _convert_="all")
+    datamodule.setup("fit")
+    model = instantiate(cfg.detector, _convert_="all")
+    model._trainer = SimpleNamespace(datamodule=datamodule, world_size=1, global_rank=0, local_rank=0)
+    model.setup("fit")
+    model._trainer = None
+    return cfg, datamodule, model
+
+
+def loader_images_per_s(datamodule, batches: int) -> float:
+    loader = datamodule.train_dataloader()
+    loader.sampler.set_epoch(0)
+    iterator = iter(loader)
+    next(iterator)  # worker start-up is not throughput
+    count, start = 0, time.perf_counter()
+    for _ in range(batches):
+        try:
+            count += next(iterator)["image"].shape[0]
+        except StopIteration:
+            break
+    return count / (time.perf_counter() - start)
+
+
+def full_batch(batch: dict, size: int, device: torch.device) -> dict:
+    """The real batch repeated to ``size`` rows, on ``device``."""
+    rows = batch["image"].shape[0]
+    index = torch.arange(size) % rows
+    return {k: (v[index].to(device, non_blocking=True) if isinstance(v, torch.Tensor) and v.shape[:1] == (rows,) else v)
+            for k, v in batch.items()}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure_method(model, batch: dict, device: torch.device, args) -> dict:
+    dtype = torch.bfloat16 if args.precision == "bf16" else None
+    model = model.to(device).train()
+    if getattr(model, "channels_last", False) and not args.no_channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    else:
+        model.channels_last = False
+    if args.compile:
+        model.compile(backend=args.compile_backend)
+    optimizer = fused_adamw([p for p in model.parameters() if p.requires_grad])
+    images = batch["image"]
+
+    def train_step() -> None:
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            output = model(model._images(batch), batch)
+            loss, _ = model.combine_losses(output, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    def infer_step() -> None:
+        with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            model(model._images(batch), None).fake_probability()
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    _sync(device)
+    start = time.perf_counter()
+    train_step()  # compiles (with --compile), warms up kernels and the allocator
+    _sync(device)
+    first = time.perf_counter() - start
+    for _ in range(args.warmup):
+        train_step()
+    train_times = []
+    for _ in range(args.steps):
+        _sync(device)
+        start = time.perf_counter()
+        train_step()
+        _sync(device)
+        train_times.append(time.perf_counter() - start)
+    with FlopCounterMode(display=False) as counter:
+        train_step()
+    train_flops = counter.get_total_flops()
+    peak_memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    model.eval()
+    infer_step()
+    infer_times = []
+    for _ in range(args.steps):
+        _sync(device)
+        start = time.perf_counter()
+        infer_step()
+        _sync(device)
+        infer_times.append(time.perf_counter() - start)
+    step = statistics.median(train_times)
+    return {
+        "batch": images.shape[0], "train_images_per_s": images.shape[0] / step,
+        "infer_images_per_s": images.shape[0] / statistics.median(infer_times),
+        "train_step_s": step, "train_tflop_per_step": train_flops / 1e12, "peak_memory_gib": peak_memory,
+        "first_step_s": first, "compile_s": (first - step) if args.compile else None,
+    }
+
+
+def _ddp_worker(rank: int, world: int, method: str, args, port: int, queue) -> None:
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("nccl", rank=rank, world_size=world)
+    torch.cuda.set_device(rank)
+    device = torch.device("cuda", rank)
+    with tempfile.TemporaryDirectory() as tmp:
+        _, datamodule, model = build(method, args.scale, args.batch_size, 0, Path(tmp))
+        batch = full_batch(next(iter(datamodule.train_dataloader())), args.batch_size, device)
+    model = model.to(device).train()
+    dtype = torch.bfloat16 if args.precision == "bf16" else None
+    wrapped = DistributedDataParallel(model, device_ids=[rank], find_unused_parameters=getattr(model, "ddp_find_unused_parameters", False))
+    optimizer = fused_adamw([p for p in model.parameters() if p.requires_grad])
+    times = []
+    for i in range(args.warmup + 1 + args.steps):
+        torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        with torch.autocast("cuda", dtype=dtype, enabled=dtype is not None):
+            output = wrapped(model._images(batch), batch)
+            loss, _ = model.combine_losses(output, batch)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        torch.cuda.synchronize(device)
+        if i > args.warmup:
+            times.append(time.perf_counter() - start)
+    if rank == 0:
+        queue.put(world * args.batch_size / statistics.median(times))
+    dist.destroy_process_group()
+
+
+def ddp_images_per_s(method: str, args, world: int) -> float:
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    context = mp.get_context("spawn")
+    queue = context.Queue()
+    mp.start_processes(_ddp_worker, args=(world, method, args, port, queue), nprocs=world, join=True, start_method="spawn")
+    return queue.get()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=8, help="data-loader workers for the loader measurement")
+    parser.add_argument("--loader-batches", type=int, default=30)
+    parser.add_argument("--precision", choices=["bf16", "32"], default="bf16")
+    parser.add_argument("--compile", action="store_true")
+    parser.add_argument("--compile-backend", default="inductor", help="torch.compile backend (aot_eager: a quick check on CPU)")
+    parser.add_argument("--no-channels-last", action="store_true")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="the device's bf16 peak, when not in the table")
+    parser.add_argument("--no-ddp", action="store_true", help="skip the all-GPU DDP measurement")
+    parser.add_argument("--json", type=Path, default=None, help="also write the numbers to this file")
+    parser.add_argument("--dry-run", action="store_true", help="CPU, tiny demo models, a few steps")
+    args = parser.parse_args()
+    if args.dry_run:
+        device, args.scale = torch.device("cpu"), "demo"
+    else:
+        if not torch.cuda.is_available():
+            raise SystemExit("gpu_bench: no CUDA device; run with --dry-run to check the script on the CPU")
+        device, args.scale = torch.device("cuda", 0), "paper"
+        torch.backends.cuda.matmul.allow_tf32 = True  # where bf16 autocast does not apply (and --precision 32)
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    name = torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"
+    peak = args.peak_tflops or (bf16_peak_tflops(name) if device.type == "cuda" else None)
+    gpus = torch.cuda.device_count() if device.type == "cuda" else 0
+    print(f"device: {name} ({gpus} GPU(s)); bf16 peak {peak or 'unknown'} TFLOP/s; torch {torch.__version__}; "
+          f"scale={args.scale} batch={args.batch_size} precision={args.precision} compile={args.compile}", flush=True)
+    rows = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for method in args.methods:
+            cfg, datamodule, model = build(method, args.scale, args.batch_size, args.workers, Path(tmp) / method)
+            loader = loader_images_per_s(datamodule, args.loader_batches)
+            batch = full_batch(next(iter(datamodule.train_dataloader())), args.batch_size, device)
+            row = measure_method(model, batch, device, args)
+            row.update(loader_images_per_s=loader, workers=args.workers, input_size=int(cfg.detector.input_size),
+                       params_m=sum(p.numel() for p in model.parameters()) / 1e6)
+            row["mfu"] = row["train_tflop_per_step"] / row["train_step_s"] / peak if peak else None
+            if gpus > 1 and not args.no_ddp:
+                all_gpus = ddp_images_per_s(method, args, gpus)
+                row["ddp_images_per_s"], row["ddp_scaling"] = all_gpus, all_gpus / row["train_images_per_s"]
+            rows[method] = row
+            del model
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            mfu = f"{row['mfu'] * 100:5.1f}%" if row["mfu"] is not None else "  n/a"
+            memory = f"{row['peak_memory_gib']:6.2f} GiB" if row["peak_memory_gib"] is not None else "   n/a"
+            ddp = f" DDP x{gpus}: {row['ddp_images_per_s']:.0f} img/s ({row['ddp_scaling']:.2f}x)" if "ddp_scaling" in row else ""
+            compiled = f" compile {row['compile_s']:.1f} s" if row["compile_s"] is not None else ""
+            print(
+                f"{method:16s} input {row['input_size']:3d} params {row['params_m']:7.2f}M | train {row['train_images_per_s']:8.1f} img/s "
+                f"infer {row['infer_images_per_s']:8.1f} img/s | peak mem {memory} | MFU {mfu} | "
+                f"loader {loader:8.1f} img/s ({args.workers} workers){compiled}{ddp}",
+                flush=True,
+            )
+            if row["loader_images_per_s"] < row["train_images_per_s"]:
+                print(f"  {method}: the loader ({loader:.0f} img/s) is slower than training: it is the bottleneck", flush=True)
+    if args.json:
+        args.json.write_text(json.dumps({"device": name, "gpus": gpus, "peak_tflops": peak, "args": {
+            k: str(v) for k, v in vars(args).items()}, "methods": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""Suite overhead: a training epoch through run.py's Trainer, LightningModule, callbacks, loggers and
+loader, against a bare PyTorch loop on the same model, data, batches and optimiser. Target <= 1.05x.
+
+Both run in this process, alternating, so the other users of a shared machine weigh on both alike.
+Each round trains a fresh model (same seed) for ``--epochs`` epochs each way and compares the last
+epoch (the first warms up allocators and starts the loader):
+
+- suite: ``lightning.Trainer`` built from the run's config exactly as ``engine.pipeline.run`` builds
+  it (the configured callbacks incl. checkpointing and the progress bar, the CSV logger), timed by
+  :class:`engine.timings.PhaseTimings` (training only: validation is taken out of the epoch);
+- bare: ``for batch in datamodule.train_dataloader(): forward, combine_losses, backward, step`` with
+  the optimiser and scheduler of the detector's ``configure_optimizers``.
+
+    python benchmarks/suite_overhead.py --experiment baseline_multidomain --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+
+from engine.compose import compose_run_config
+from engine.pipeline import build_callbacks, build_loggers
+from engine.timings import PhaseClock, PhaseTimings
+
+
+def suite_epoch(cfg, epochs: int) -> float:
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    datamodule = instantiate(cfg.data, _convert_="all")
+    model = instantiate(cfg.detector, _convert_="all")
+    clock = PhaseClock()
+    trainer = instantiate(
+        cfg.trainer, callbacks=[*build_callbacks(cfg), PhaseTimings(clock)], logger=build_loggers(cfg, Path(cfg.paths.output_dir)),
+        max_epochs=epochs,
+    )
+    trainer.fit(model, datamodule=datamodule)
+    suite_epoch.steps = int(trainer.num_training_batches)  # steps of an epoch, read by benchmarks/meta_step.py
+    return clock.epochs[-1]["train_s"]
+
+
+class _TrainerStub:
+    """What ``configure_optimizers`` reads from a trainer (the length of the run for step schedules)."""
+
+    def __init__(self, steps: int):
+        self.estimated_stepping_batches = steps
+
+
+def bare_epoch(cfg, epochs: int) -> float:
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    datamodule = instantiate(cfg.data, _convert_="all")
+    datamodule.setup("fit")
+    model = instantiate(cfg.detector, _convert_="all").train()
+    loader = datamodule.train_dataloader()
+    model._trainer = _TrainerStub(epochs * len(loader))
+    configured = model.configure_optimizers()
+    model._trainer = None
+    optimizer = configured["optimizer"] if isinstance(configured, dict) else configured
+    scheduler = configured["lr_scheduler"]["scheduler"] if isinstance(configured, dict) else None
+    per_step = isinstance(configured, dict) and configured["lr_scheduler"].get("interval") == "step"
+    seconds = 0.0
+    for epoch in range(epochs):
+        loader.sampler.set_epoch(epoch)
+        start = time.perf_counter()
+        for batch in loader:
+            output = model(batch["image"], batch)
+            loss, _ = model.combine_losses(output, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None and per_step:
+                scheduler.step()
+        if scheduler is not None and not per_step:
+            scheduler.step()
+        seconds = time.perf_counter() - start
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--experiment", default="baseline_multidomain")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. data.num_workers=2")
+    args = parser.parse_args()
+    ratios, suites, bares = [], [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(args.rounds):
+            overrides = [f"experiment={args.experiment}", "scale=demo", "data.synthetic.progress=false", *args.overrides]
+            cfg = compose_run_config(overrides, Path(tmp) / f"round{round_}")
+            first_suite = round_ % 2 == 0  # alternate the order: neither side always runs second
+            runs = [("suite", suite_epoch), ("bare", bare_epoch)] if first_suite else [("bare", bare_epoch), ("suite", suite_epoch)]
+            times = {name: fn(cfg, args.epochs) for name, fn in runs}
+            suites.append(times["suite"])
+            bares.append(times["bare"])
+            ratios.append(times["suite"] / times["bare"])
+            print(
+                f"round {round_}: suite {times['suite']:.2f} s, bare {times['bare']:.2f} s, ratio {ratios[-1]:.3f} "
+                f"(threads {torch.get_num_threads()}, load {' '.join(f'{v:.2f}' for v in os.getloadavg())})", flush=True,
+            )
+    print(
+        f"{args.experiment}: suite/bare epoch time, median {statistics.median(ratios):.3f} "
+        f"(min {min(ratios):.3f}, max {max(ratios):.3f}, {len(ratios)} rounds); target <= 1.05"
+    )
+
+
+if __name__ == "__main__":
+    main()
