@@ -292,15 +292,22 @@ UNIATTACK_IMAGES = {
 }
 
 
-def build_uniattack_research(root: Path, protocol: str = "p1") -> dict[str, int]:
-    """Research release: images, frame folders, image and video protocol files of ``protocol``."""
+def build_uniattack_research(
+    root: Path, protocol: str = "p1", repeats: dict[str, int] | None = None
+) -> dict[str, int]:
+    """Research release: images, frame folders, image and video protocol files of ``protocol``.
+
+    ``repeats`` (split -> n) appends the split's first ``n`` image lines again at the end of its
+    image list, as the released P1/P2.x lists repeat lines; the counts returned are unique images.
+    """
     protocol_dir = root / "UniAttackData/protocol"
     for split, entries in UNIATTACK_IMAGES.items():
         for path, _ in entries:
             touch(root / path)
+        repeated = entries[: (repeats or {}).get(split, 0)]
         write_text(
             protocol_dir / f"UniAttackData@{protocol}_image_{split}.txt",
-            "".join(f"{p} {v}\n" for p, v in entries),
+            "".join(f"{p} {v}\n" for p, v in [*entries, *repeated]),
         )
         folders = sorted({(str(Path(p).parent), v) for p, v in entries})
         write_text(

@@ -518,6 +518,51 @@ def test_uniattack_unknown_label_and_missing_protocol(tmp_path):
         READERS["uniattack"](tmp_path, protocol="p1.3")
 
 
+def test_uniattack_repeated_lines_are_kept_once_and_counted(tmp_path):
+    # The released P2.1 lists repeat lines (6 in train, 1 in dev): same image, split and label.
+    counts = build_uniattack_research(tmp_path, protocol="p2.1", repeats={"train": 3, "dev": 1})
+    frame = READERS["uniattack"](tmp_path, protocol="p2.1")
+    assert frame["split"].value_counts().to_dict() == {
+        "train": counts["train"],
+        "val": counts["dev"],
+        "test": counts["test"],
+    }
+    report = frame.attrs["reader_report"]
+    assert report["repeated_list_lines"] == 4
+    by_list = report["repeated_lines_by_list"]
+    assert by_list["UniAttackData@p2.1_image_train.txt"] == {"count": 3, "lines": [6, 7, 8]}
+    assert by_list["UniAttackData@p2.1_image_dev.txt"] == {"count": 1, "lines": [3]}
+    # the count survives the index cache (sidecar), on the first build and on a cache hit
+    from datamodules.index import build_index
+
+    for _ in range(2):
+        indexed = build_index("uniattack", tmp_path, tmp_path / "cache", protocol="p2.1")
+        assert len(indexed) == len(frame)
+        assert indexed.attrs["reader_report"]["repeated_list_lines"] == 4
+    sidecar = json.loads(next((tmp_path / "cache").glob("uniattack-*.json")).read_text())
+    assert sidecar["reader_report"]["repeated_list_lines"] == 4
+    # a list without repeats reports nothing
+    assert "reader_report" not in READERS["uniattack"](tmp_path, protocol="p2.1", unit="video").attrs
+
+
+def test_uniattack_path_in_two_splits_or_with_two_labels_names_lists_and_lines(tmp_path):
+    build_uniattack_research(tmp_path)
+    protocol = tmp_path / "UniAttackData/protocol"
+    leaked = "UniAttackData/Data/live/central-asia/CA-001/real.rssdk/color/0001.jpg"
+    test_list = protocol / "UniAttackData@p1_image_test.txt"
+    write_text(test_list, test_list.read_text() + f"{leaked} 0\n")
+    with pytest.raises(
+        DatasetLayoutError,
+        match=r"two splits: 'UniAttackData@p1_image_train.txt' line 1 .*'UniAttackData@p1_image_test.txt' line 4",
+    ):
+        READERS["uniattack"](tmp_path)
+    build_uniattack_research(tmp_path)  # rewrites the lists
+    train_list = protocol / "UniAttackData@p1_image_train.txt"
+    write_text(train_list, train_list.read_text() + f"{leaked} 1\n")
+    with pytest.raises(DatasetLayoutError, match=r"two labels: .*_train.txt' line 1 .*_train.txt' line 6"):
+        READERS["uniattack"](tmp_path)
+
+
 def test_uniattack_challenge_release(tmp_path):
     counts = build_uniattack_challenge(tmp_path)
     with pytest.warns(UserWarning, match="test labels were not published"):
