@@ -33,7 +33,12 @@ from pathlib import Path
 import pandas as pd
 
 from datamodules.readers import get_reader
-from datamodules.readers.common import READER_REPORT, DatasetRootNotFoundError, check_video_consistency
+from datamodules.readers.common import (
+    MEDIA_ROOT,
+    READER_REPORT,
+    DatasetRootNotFoundError,
+    check_video_consistency,
+)
 from datamodules.records import RECORD_COLUMNS, validate_records
 
 logger = logging.getLogger(__name__)
@@ -211,16 +216,20 @@ def build_index(reader: str, root: Path, cache_dir: Path, **options: object) -> 
             cached = validate_records(
                 _read_index_csv(csv_path, meta.get("dtypes")), f"{source} (cache {csv_path})"
             )
-            if meta.get(READER_REPORT):
-                cached.attrs[READER_REPORT] = meta[READER_REPORT]
+            for key in (READER_REPORT, MEDIA_ROOT):
+                if meta.get(key):
+                    cached.attrs[key] = meta[key]
             return cached
         logger.info("%s: dataset or reader changed since %s was written; rebuilding", reader, csv_path)
 
     records = read(root, **options)
     report = dict(records.attrs.get(READER_REPORT, {}))
+    media_root = records.attrs.get(MEDIA_ROOT)
     frame = validate_records(records, source)
     if report:
         frame.attrs[READER_REPORT] = report
+    if media_root:
+        frame.attrs[MEDIA_ROOT] = media_root
     _atomic_write_text(csv_path, frame.to_csv(index=False))
     meta = {
         "reader": reader,
@@ -230,6 +239,7 @@ def build_index(reader: str, root: Path, cache_dir: Path, **options: object) -> 
         "rows": len(frame),
         "dtypes": {column: str(dtype) for column, dtype in frame.dtypes.items()},
         READER_REPORT: report,  # what the reader tolerated, e.g. repeated list lines kept once
+        MEDIA_ROOT: media_root,  # paths are relative to this folder when it is not the root
     }
     _atomic_write_text(meta_path, json.dumps(meta, indent=2, sort_keys=True))
     logger.info("%s: indexed %d records from '%s' into %s", reader, len(frame), root, csv_path)

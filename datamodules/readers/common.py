@@ -259,6 +259,9 @@ def warn_unlisted(unlisted: Sequence[str], dataset: str, list_file: Path | str) 
 
 
 READER_REPORT = "reader_report"
+# frame.attrs key: the folder the records' paths are relative to, when it is not the dataset root
+# (WildDeepfake archives extracted outside the read-only dataset folder).
+MEDIA_ROOT = "media_root"
 
 
 class ListEntryTracker:
@@ -326,7 +329,10 @@ def holdout_groups(groups: Iterable[str], fraction: float, salt: str) -> set[str
     Groups are ranked by a SHA-1 of ``salt/group`` (not Python's salted ``hash``), so the pick
     is the same on every machine and run, independent of listing order, and a group keeps its
     place when others are added. At least one group is held out when ``fraction > 0`` and
-    there are two or more groups, so a small dataset still gets a validation part.
+    there are two or more groups, so a small dataset still gets a validation part (checkpoints
+    are selected on it; without one a run cannot select honestly). On small data that minimum
+    is a larger share than asked (1 of 2 groups = 50 %): logged at INFO with the share (not a
+    warning: it is the documented rule, and a re-run must stay quiet).
     """
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
@@ -334,6 +340,15 @@ def holdout_groups(groups: Iterable[str], fraction: float, salt: str) -> set[str
     count = round(len(unique) * fraction)
     if fraction > 0 and count == 0 and len(unique) > 1:
         count = 1
+        if count / len(unique) > 2 * fraction:
+            logging.getLogger(__name__).info(
+                "%s: only %d group(s) to hold out from; the validation part is 1 group (%.0f %% of them, "
+                "val_fraction=%s asked for less) so that validation is not empty (expected on small copies)",
+                salt,
+                len(unique),
+                100 / len(unique),
+                fraction,
+            )
     ranked = sorted(unique, key=lambda g: hashlib.sha1(f"{salt}/{g}".encode()).hexdigest())
     return set(ranked[:count])
 
