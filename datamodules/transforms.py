@@ -1,4 +1,4 @@
-"""Image transforms; the normalisation statistics follow the detector (ImageNet or CLIP)."""
+"""Image transforms: resize, the training augmentation set, normalisation (ImageNet or CLIP statistics)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 import torch
 from torchvision.transforms import v2
+
+from datamodules.augment import build_augment
 
 NORMALIZATION: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
@@ -17,17 +19,17 @@ NORMALIZATION: dict[str, tuple[tuple[float, float, float], tuple[float, float, f
 def build_transform(
     image_size: int, normalization: str, train: bool, augment: Mapping | None = None
 ) -> v2.Compose:
-    """Resize to ``image_size`` and normalise; training adds the configured light augmentation."""
+    """Resize to ``image_size`` and normalise; training runs the augmentation set in between.
+
+    Input: a uint8 CHW tensor (``FrameTable`` decodes with torchvision.io) or a PIL image. The
+    resize and every augmentation op run on uint8 (datamodules/augment.py); only the last step
+    converts to float and normalises.
+    """
     if normalization not in NORMALIZATION:
         raise ValueError(f"normalization {normalization!r} unknown; expected one of {sorted(NORMALIZATION)}")
     mean, std = NORMALIZATION[normalization]
-    augment = dict(augment or {})
     steps: list = [v2.ToImage(), v2.Resize((image_size, image_size), antialias=True)]
     if train:
-        if augment.get("hflip", 0.5):
-            steps.append(v2.RandomHorizontalFlip(p=float(augment.get("hflip", 0.5))))
-        jitter = float(augment.get("color_jitter", 0.0))
-        if jitter > 0:
-            steps.append(v2.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter))
+        steps += build_augment(augment)
     steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
     return v2.Compose(steps)
