@@ -1,24 +1,27 @@
-"""Data-loading throughput of the suite's loader against a plain ImageFolder loader, same files.
+"""Data-loading throughput of the suite's loader against a plain PIL loader, same files, same augmentation.
 
 Writes synthetic 256x256 face-crop files (random windows of scikit-image's astronaut photograph,
 so decoding costs what a real photograph costs) in the layout face preprocessing writes
 (``<dir>/crops/...`` + ``<dir>/index.csv``), then loads the training split with
 
 - the suite: :class:`FaceDataModule` on that prepared folder (``load_prepared_index`` ->
-  ``FrameTable`` + ``TrainFrameSampler`` -> DataLoader), the path every training run takes;
+  ``FrameTable`` (torchvision.io decode to a uint8 tensor) + ``TrainFrameSampler`` -> DataLoader),
+  the path every training run takes;
 - plain: ``torchvision.datasets.ImageFolder`` (PIL loader) over the same files,
 
-with the same training transform (:func:`build_transform`, resize + flip + normalise), the same
-batch size, workers, pin_memory and persistent workers. Each round runs one epoch of each loader,
-alternating, so load changes on a shared machine hit both alike; the first round is warm-up
-(worker start-up, page cache); the medians of the others and the median of the per-round
-ratios are reported:
+with the same training transform (:func:`build_transform`: resize, the augmentation set ``--augment``
+(default ``standard``, conf/augment), normalise), the same batch size, workers, pin_memory and
+persistent workers. Each round runs one epoch of each loader, alternating, so load changes on a
+shared machine hit both alike; the first round is warm-up (worker start-up, page cache); the
+medians of the others and the median of the per-round ratios are reported, with their spread:
 
-    nice -n 10 python benchmarks/loader_throughput.py --workers 2
-    nice -n 10 python benchmarks/loader_throughput.py --workers 0 --format jpg
+    nice -n 10 python benchmarks/loader_throughput.py --workers 2 --format jpg --augment standard
+    nice -n 10 python benchmarks/loader_throughput.py --workers 0 --format png --augment flip
 
-Numbers go into docs/DATASETS.md ("Loader throughput"). Decoded + augmented images per second;
-no model runs.
+``--stages`` also times the decode and transform steps one image at a time on one thread, each
+alternative next to the suite's choice (PIL vs torchvision.io decoding; resize and augmentation on
+uint8 vs on float), to say what each choice gains. Numbers go into docs/BENCHMARKS.md ("Loader
+throughput"). Decoded + augmented images per second; no model runs.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ from torch.utils.data import DataLoader
 from torchvision.datasets import ImageFolder
 
 from datamodules.face_datamodule import FaceDataModule
-from datamodules.transforms import build_transform
+from datamodules.transforms import NormalizeUint8, build_transform
+
+REPO = Path(__file__).resolve().parent.parent
 
 CLASSES = ("fake", "real")  # ImageFolder orders classes alphabetically: fake = 0, real = 1
 TRAIN_ROOT = "crops/train"  # ImageFolder root: crops/train/<class>/<video>/<frame>
@@ -98,6 +103,17 @@ def write_prepared_crops(
     index = pd.DataFrame(rows)
     index.to_csv(out / "index.csv", index=False)
     return index
+
+
+def augment_set(name: str) -> dict:
+    """The augmentation set ``conf/augment/<name>.yaml`` as a plain mapping."""
+    import yaml
+
+    path = REPO / "conf" / "augment" / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in path.parent.glob("*.yaml"))
+        raise SystemExit(f"unknown augmentation set {name!r}; conf/augment holds {known}")
+    return yaml.safe_load(path.read_text())
 
 
 def suite_datamodule(
@@ -180,10 +196,13 @@ def compare(
     workers: int,
     rounds: int,
     image_size: int = 224,
+    augment: dict | None = None,
 ) -> dict[str, object]:
     """Alternate one epoch of each loader for ``rounds`` rounds; medians and ratio exclude round 0."""
-    suite = suite_datamodule(prepared, frames_per_video, batch_size, workers, image_size).train_dataloader()
-    plain = plain_loader(prepared, batch_size, workers, image_size)
+    suite = suite_datamodule(
+        prepared, frames_per_video, batch_size, workers, image_size, augment=augment
+    ).train_dataloader()
+    plain = plain_loader(prepared, batch_size, workers, image_size, augment=augment)
     rates: dict[str, list[float]] = {"suite": [], "plain": []}
     counts: dict[str, int] = {}
     for epoch in range(rounds):
@@ -211,6 +230,86 @@ def compare(
     }
 
 
+def _per_image_ms(function, inputs: list, repeats: int = 3) -> float:
+    """Median over ``repeats`` passes of the mean milliseconds per input of ``function``."""
+    passes = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for item in inputs:
+            function(item)
+        passes.append((time.perf_counter() - start) * 1000 / len(inputs))
+    return statistics.median(passes)
+
+
+def stage_costs(prepared: Path, image_size: int, augment: dict, count: int = 64) -> list[tuple[str, float, float]]:
+    """(step, suite ms/image, alternative ms/image) for each choice of the suite's decode path.
+
+    One thread, one image at a time, the two alternatives interleaved pass by pass.
+    """
+    import torch
+    from PIL import Image
+    from torchvision.io import ImageReadMode, decode_image, read_file
+    from torchvision.transforms import v2
+    from torchvision.transforms.v2 import functional as F
+
+    from datamodules.augment import build_augment
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        files = sorted(str(p) for p in (prepared / TRAIN_ROOT).rglob("*.*"))[:count]
+        to_image = v2.ToImage()
+
+        def pil_decode(path):
+            with Image.open(path) as image:
+                return to_image(image.convert("RGB"))
+
+        def tv_decode(path):
+            return decode_image(read_file(path), mode=ImageReadMode.RGB)
+
+        decoded = [tv_decode(f) for f in files]
+        as_float = [v2.ToDtype(torch.float32, scale=True)(d) for d in decoded]
+        resize = v2.Resize((image_size, image_size), antialias=True)
+        small = [resize(d) for d in decoded]
+        small_float = [resize(d) for d in as_float]
+        ops = build_augment(augment)
+        (blur,) = build_augment({"gaussian_blur": {"p": 1.0, "kernel": [5, 5]}})
+        (rotate,) = build_augment({"rotate": {"p": 1.0, "degrees": 10, "border": "constant"}})
+        (jpeg,) = build_augment({"jpeg": {"p": 1.0, "quality": [70, 70]}})
+        (bright,) = build_augment({"brightness_contrast": {"p": 1.0}})
+        mean, std = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+        normalize = NormalizeUint8(mean, std)
+        to_float_normalize = v2.Compose([v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+        rows = []
+        pairs = [
+            ("decode: torchvision.io vs PIL + ToImage", tv_decode, pil_decode, files, files),
+            (f"resize 256->{image_size}: uint8 vs float", resize, resize, decoded, as_float),
+            ("gaussian blur k=5: OpenCV uint8 vs torchvision float", blur,
+             lambda x: F.gaussian_blur(x, [5, 5]), small, small_float),
+            ("rotate 10 deg: OpenCV uint8 vs torchvision float", rotate,
+             lambda x: F.rotate(x, 10.0, interpolation=v2.InterpolationMode.BILINEAR), small, small_float),
+            ("brightness/contrast: OpenCV lookup table vs torchvision float", bright,
+             lambda x: F.adjust_contrast(F.adjust_brightness(x, 1.05), 1.05), small, small_float),
+            ("JPEG q70: OpenCV vs torchvision v2.JPEG", jpeg, v2.JPEG(quality=70), small, small),
+            ("to float + normalise: fused vs ToDtype + Normalize", normalize, to_float_normalize, small, small),
+        ]  # fmt: skip
+        for name, suite_step, other_step, suite_inputs, other_inputs in pairs:
+            suite_ms = statistics.median(_per_image_ms(suite_step, suite_inputs, 1) for _ in range(3))
+            other_ms = statistics.median(_per_image_ms(other_step, other_inputs, 1) for _ in range(3))
+            rows.append((name, suite_ms, other_ms))
+
+        def augment_all(x):
+            for op in ops:
+                x = op(x)
+            return x
+
+        torch.manual_seed(0)
+        rows.append((f"augmentation set ({len(ops)} ops) on the resized uint8 image", _per_image_ms(augment_all, small), float("nan")))
+        return rows
+    finally:
+        torch.set_num_threads(threads)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--videos", type=int, default=64, help="training videos (half fake)")
@@ -218,29 +317,44 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="side of the crop files")
     parser.add_argument("--image-size", type=int, default=224, help="side after the transform's resize")
     parser.add_argument("--format", choices=("png", "jpg"), default="png", help="crop file format")
+    parser.add_argument("--augment", default="standard", help="augmentation set of conf/augment (both loaders)")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5, help="epochs of each loader; the first is warm-up")
+    parser.add_argument("--stages", action="store_true", help="also time decode / resize / augment steps")
     parser.add_argument("--dir", type=Path, default=None, help="keep the crops here (default: a temp dir)")
     args = parser.parse_args()
+    augment = augment_set(args.augment)
 
     with tempfile.TemporaryDirectory(prefix="loader_bench_") as temporary:
         prepared = args.dir or Path(temporary)
         if not (prepared / "index.csv").is_file():
             write_prepared_crops(prepared, args.videos, args.frames, args.size, args.format)
-        result = compare(prepared, args.frames, args.batch_size, args.workers, args.rounds, args.image_size)
+        load_before = os.getloadavg()
+        result = compare(
+            prepared, args.frames, args.batch_size, args.workers, args.rounds, args.image_size, augment
+        )
+        stages = stage_costs(prepared, args.image_size, augment) if args.stages else []
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     print(
-        f"{args.videos * args.frames} {args.format} crops {args.size}px -> {args.image_size}px, batch "
-        f"{args.batch_size}, workers {args.workers}, {args.rounds} rounds (first = warm-up), "
-        f"cpus {os.cpu_count()}, load average {load}"
+        f"{args.videos * args.frames} {args.format} crops {args.size}px -> {args.image_size}px, augment "
+        f"{args.augment}, batch {args.batch_size}, workers {args.workers}, {args.rounds} rounds (first = "
+        f"warm-up), cpus {os.cpu_count()}, load average before {load_before[0]:.2f}, after {load}"
     )
     for name in ("suite", "plain"):
         per_round = " ".join(f"{r:.0f}" for r in result["rounds"][name])
         label = "suite (FaceDataModule)" if name == "suite" else "plain (ImageFolder)   "
         print(f"{label}: {result[name]:8.1f} images/s   per round: {per_round}")
-    paired = " ".join(f"{r:.2f}" for r in result["paired_ratios"])
-    print(f"ratio suite / plain (median of the rounds' ratios): {result['ratio']:.3f}   per round: {paired}")
+    paired = result["paired_ratios"]
+    print(
+        f"ratio suite / plain (median of the rounds' ratios): {result['ratio']:.3f}   "
+        f"range {min(paired):.2f}-{max(paired):.2f}   per round: {' '.join(f'{r:.2f}' for r in paired)}"
+    )
+    for name, suite_ms, other_ms in stages:
+        if other_ms == other_ms:  # not NaN
+            print(f"  {name}: {suite_ms:.2f} vs {other_ms:.2f} ms/image ({other_ms / suite_ms:.2f}x)")
+        else:
+            print(f"  {name}: {suite_ms:.2f} ms/image")
 
 
 if __name__ == "__main__":

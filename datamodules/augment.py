@@ -4,6 +4,10 @@ A set is a mapping ``op name -> probability`` or ``op name -> {p: ..., parameter
 the mapping's order (``conf/augment/*.yaml``; docs/AUGMENTATION.md lists the sets, their sources
 and where a paper is silent). Every op works on the resized uint8 CHW image tensor, before the
 conversion to float: the pixel work runs on a quarter of the bytes, and JPEG needs uint8 anyway.
+The geometric, blur, lookup-table and JPEG ops call OpenCV on the uint8 pixels (an HWC view of the
+tensor, no copy when the tensor is channels-last, as decoded and resized ones are): on one thread
+they measured 5-15x faster than torchvision's float paths (docs/BENCHMARKS.md, "Loader
+throughput"); the composition, flip, colour jitter and greyscale are torchvision v2 transforms.
 
 Randomness comes only from torch's RNG (``torch.rand``/``randint``/``randn`` and torchvision's
 transforms, which use it too), never from Python's ``random`` or NumPy: in DataLoader workers that
@@ -41,11 +45,17 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import cv2
+import numpy as np
 import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 Op = Callable[[torch.Tensor], torch.Tensor]
+
+# One image is ~0.2 MB: OpenCV's own thread pool only adds hand-offs, and DataLoader workers already
+# run one per core (the same reasoning as frame_dataset.per_sample_threads for torch).
+cv2.setNumThreads(1)
 
 
 class AugmentConfigError(ValueError):
@@ -92,25 +102,53 @@ def _as_uint8(values: torch.Tensor) -> torch.Tensor:
     return values.round_().clamp_(0, 255).to(torch.uint8)
 
 
+def _hwc(image: torch.Tensor) -> np.ndarray:
+    """The uint8 CHW tensor as a contiguous HWC array for OpenCV (a view when channels-last)."""
+    if image.dtype != torch.uint8:
+        raise TypeError(f"augmentation ops take uint8 images, got {image.dtype}")
+    return np.ascontiguousarray(image.permute(1, 2, 0).numpy())
+
+
+def _chw(array: np.ndarray) -> torch.Tensor:
+    if array.ndim == 2:  # OpenCV drops a channel axis of size 1
+        array = array[:, :, None]
+    return torch.from_numpy(array).permute(2, 0, 1)
+
+
+def _warp(image: torch.Tensor, angle: float, scale: float, shift: tuple[float, float], border: int) -> torch.Tensor:
+    """Rotate by ``angle`` degrees and scale about the centre, then shift (fractions of the side)."""
+    height, width = image.shape[-2:]
+    matrix = cv2.getRotationMatrix2D((width / 2 - 0.5, height / 2 - 0.5), angle, scale)
+    matrix[0, 2] += shift[0] * width
+    matrix[1, 2] += shift[1] * height
+    warped = cv2.warpAffine(_hwc(image), matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=border)
+    return _chw(warped)
+
+
+BORDERS = {"reflect": cv2.BORDER_REFLECT_101, "constant": cv2.BORDER_CONSTANT}
+
+
 class Rotate(RandomOp):
     def __init__(self, p: float, degrees: float = 10.0, border: str = "reflect"):
         super().__init__(p)
-        if border not in ("reflect", "constant"):
-            raise AugmentConfigError(f"augment.rotate: border must be 'reflect' or 'constant', got {border!r}")
-        self.degrees, self.border = float(degrees), border
+        if border not in BORDERS:
+            raise AugmentConfigError(f"augment.rotate: border must be one of {sorted(BORDERS)}, got {border!r}")
+        self.degrees, self.border = float(degrees), BORDERS[border]
+
+    def apply(self, image: torch.Tensor) -> torch.Tensor:
+        return _warp(image, _uniform(-self.degrees, self.degrees), 1.0, (0.0, 0.0), self.border)
+
+
+class ShiftScaleRotate(RandomOp):
+    def __init__(self, p: float, shift: float = 0.1, scale: float = 0.2, degrees: float = 10.0):
+        super().__init__(p)
+        self.shift, self.scale, self.degrees = float(shift), float(scale), float(degrees)
 
     def apply(self, image: torch.Tensor) -> torch.Tensor:
         angle = _uniform(-self.degrees, self.degrees)
-        if self.border == "constant":
-            return F.rotate(image, angle, interpolation=v2.InterpolationMode.BILINEAR)
-        # Reflect border: pad by reflection enough to cover the rotated corners, rotate, crop back.
-        height, width = image.shape[-2:]
-        radians = math.radians(abs(angle))
-        pad = int(math.ceil(max(height, width) * (math.sin(radians) + math.cos(radians) - 1) / 2)) + 1
-        pad = min(pad, height - 1, width - 1)
-        padded = torch.nn.functional.pad(image.unsqueeze(0).float(), [pad] * 4, mode="reflect").squeeze(0)
-        rotated = F.rotate(padded, angle, interpolation=v2.InterpolationMode.BILINEAR)
-        return _as_uint8(rotated[..., pad : pad + height, pad : pad + width])
+        scale = 1.0 + _uniform(-self.scale, self.scale)
+        shift = (_uniform(-self.shift, self.shift), _uniform(-self.shift, self.shift))
+        return _warp(image, angle, scale, shift, cv2.BORDER_CONSTANT)
 
 
 class GaussianBlur(RandomOp):
@@ -123,7 +161,7 @@ class GaussianBlur(RandomOp):
 
     def apply(self, image: torch.Tensor) -> torch.Tensor:
         size = self.sizes[int(torch.randint(len(self.sizes), ()).item())]
-        return F.gaussian_blur(image, [size, size])  # sigma=None: OpenCV's sigma for this kernel
+        return _chw(cv2.GaussianBlur(_hwc(image), (size, size), 0))  # sigma 0: OpenCV's sigma for the kernel
 
 
 class GaussNoise(RandomOp):
@@ -144,9 +182,27 @@ class BrightnessContrast(RandomOp):
     def apply(self, image: torch.Tensor) -> torch.Tensor:
         alpha = 1.0 + _uniform(-self.contrast, self.contrast)
         beta = 255.0 * _uniform(-self.brightness, self.brightness)
-        # A 256-entry lookup table, as Albumentations does for uint8: one gather per pixel.
-        table = _as_uint8(torch.arange(256, dtype=torch.float32) * alpha + beta)
-        return table[image.long()]
+        # A 256-entry lookup table, as Albumentations does for uint8: one lookup per pixel.
+        table = np.clip(np.rint(np.arange(256, dtype=np.float32) * alpha + beta), 0, 255).astype(np.uint8)
+        return _chw(cv2.LUT(_hwc(image), table))
+
+
+class Jpeg(RandomOp):
+    def __init__(self, p: float, quality: tuple[int, int] | list[int] = (40, 100)):
+        super().__init__(p)
+        low, high = int(quality[0]), int(quality[1])
+        if not 1 <= low <= high <= 100:
+            raise AugmentConfigError(f"augment.jpeg: quality must be [min, max] within 1..100, got {list(quality)}")
+        self.quality = (low, high)
+
+    def apply(self, image: torch.Tensor) -> torch.Tensor:
+        quality = int(torch.randint(self.quality[0], self.quality[1] + 1, ()).item())
+        # OpenCV encodes BGR; the channel order only matters for the colour transform, so swap in and out.
+        bgr = cv2.cvtColor(_hwc(image), cv2.COLOR_RGB2BGR)
+        ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
+        if not ok:
+            raise RuntimeError(f"augment.jpeg: OpenCV could not encode an image of shape {tuple(image.shape)}")
+        return _chw(cv2.cvtColor(cv2.imdecode(encoded, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB))
 
 
 class HueSaturation(RandomOp):
@@ -184,21 +240,6 @@ class OneOf(RandomOp):
         return self.ops[int(torch.randint(len(self.ops), ()).item())](image)
 
 
-def _jpeg(p: float, quality: tuple[int, int] | list[int] = (40, 100)) -> RandomOp:
-    low, high = int(quality[0]), int(quality[1])
-    if not 1 <= low <= high <= 100:
-        raise AugmentConfigError(f"augment.jpeg: quality must be [min, max] within 1..100, got {list(quality)}")
-    return Wrapped(p, v2.JPEG(quality=(low, high)))
-
-
-def _shift_scale_rotate(p: float, shift: float = 0.1, scale: float = 0.2, degrees: float = 10.0) -> RandomOp:
-    affine = v2.RandomAffine(
-        degrees=degrees, translate=(shift, shift), scale=(1 - scale, 1 + scale),
-        interpolation=v2.InterpolationMode.BILINEAR, fill=0,
-    )  # fmt: skip
-    return Wrapped(p, affine)
-
-
 def _color_jitter(
     p: float, brightness: float = 0.0, contrast: float = 0.0, saturation: float = 0.0, hue: float = 0.0
 ) -> RandomOp:
@@ -209,7 +250,7 @@ def _color_jitter(
 OPS: dict[str, Callable[..., RandomOp]] = {
     "hflip": lambda p: Wrapped(p, v2.RandomHorizontalFlip(p=1.0)),
     "rotate": Rotate,
-    "shift_scale_rotate": _shift_scale_rotate,
+    "shift_scale_rotate": ShiftScaleRotate,
     "gaussian_blur": GaussianBlur,
     "gauss_noise": GaussNoise,
     "brightness_contrast": BrightnessContrast,
@@ -217,7 +258,7 @@ OPS: dict[str, Callable[..., RandomOp]] = {
     "fancy_pca": FancyPCA,
     "color_jitter": _color_jitter,
     "to_gray": lambda p: Wrapped(p, v2.Grayscale(num_output_channels=3)),
-    "jpeg": _jpeg,
+    "jpeg": Jpeg,
 }
 METADATA_KEYS = ("name",)  # descriptive keys of a set, not ops
 
