@@ -189,6 +189,31 @@ def epoch_rate(loader: Iterable, epoch: int) -> tuple[float, int]:
     return count / (time.perf_counter() - start), count
 
 
+def builtin_standard_transform(image_size: int):
+    """The ``standard`` set as a researcher writes it with torchvision v2 built-ins on PIL input.
+
+    Flip 0.5, rotation +-10 deg 0.5, Gaussian blur kernel 3/5/7 0.5, brightness/contrast 0.1 0.5,
+    JPEG 40-100 0.5, then ToDtype + Normalize: the same ops and probabilities as the suite's set,
+    torchvision's own implementations (rotation with a black border, float blur, float jitter).
+    """
+    import torch
+    from torchvision.transforms import v2
+
+    return v2.Compose(
+        [
+            v2.ToImage(),
+            v2.Resize((image_size, image_size), antialias=True),
+            v2.RandomHorizontalFlip(0.5),
+            v2.RandomApply([v2.RandomRotation(10)], p=0.5),
+            v2.RandomApply([v2.RandomChoice([v2.GaussianBlur(k) for k in (3, 5, 7)])], p=0.5),
+            v2.RandomApply([v2.ColorJitter(brightness=0.1, contrast=0.1)], p=0.5),
+            v2.RandomApply([v2.JPEG((40, 100))], p=0.5),
+            v2.ToDtype(torch.float32, scale=True),
+            v2.Normalize((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+        ]
+    )
+
+
 def compare(
     prepared: Path,
     frames_per_video: int,
@@ -197,37 +222,41 @@ def compare(
     rounds: int,
     image_size: int = 224,
     augment: dict | None = None,
+    builtin: bool = False,
 ) -> dict[str, object]:
-    """Alternate one epoch of each loader for ``rounds`` rounds; medians and ratio exclude round 0."""
-    suite = suite_datamodule(
-        prepared, frames_per_video, batch_size, workers, image_size, augment=augment
-    ).train_dataloader()
-    plain = plain_loader(prepared, batch_size, workers, image_size, augment=augment)
-    rates: dict[str, list[float]] = {"suite": [], "plain": []}
+    """Alternate one epoch of each loader for ``rounds`` rounds; medians and ratios exclude round 0.
+
+    ``builtin`` adds a third loader, ``plain_builtin``: ImageFolder (PIL) with
+    :func:`builtin_standard_transform` (only meaningful with the ``standard`` set).
+    """
+    loaders = {
+        "suite": suite_datamodule(
+            prepared, frames_per_video, batch_size, workers, image_size, augment=augment
+        ).train_dataloader(),
+        "plain": plain_loader(prepared, batch_size, workers, image_size, augment=augment),
+    }
+    if builtin:
+        builtin_loader = plain_loader(prepared, batch_size, workers, image_size, augment=augment)
+        builtin_loader.dataset.transform = builtin_standard_transform(image_size)
+        loaders["plain_builtin"] = builtin_loader
+    rates: dict[str, list[float]] = {name: [] for name in loaders}
     counts: dict[str, int] = {}
+    names = list(loaders)
     for epoch in range(rounds):
-        for name, loader in (
-            (("suite", suite), ("plain", plain))
-            if epoch % 2 == 0
-            else (
-                ("plain", plain),
-                ("suite", suite),
-            )
-        ):
-            rate, counts[name] = epoch_rate(loader, epoch)
+        # Rotate the order every round so no loader always runs first (load drift hits all alike).
+        for name in names[epoch % len(names) :] + names[: epoch % len(names)]:
+            rate, counts[name] = epoch_rate(loaders[name], epoch)
             rates[name].append(rate)
     measured = {name: values[1:] or values for name, values in rates.items()}
-    suite_rate, plain_rate = (statistics.median(measured[n]) for n in ("suite", "plain"))
-    # Each round's two epochs ran back to back: their ratio is less exposed to load drift.
-    paired = [s / p for s, p in zip(measured["suite"], measured["plain"])]
-    return {
-        "suite": suite_rate,
-        "plain": plain_rate,
-        "ratio": statistics.median(paired),
-        "paired_ratios": paired,
-        "rounds": rates,
-        "images_per_epoch": counts,
-    }
+    result: dict[str, object] = {name: statistics.median(measured[name]) for name in loaders}
+    # Each round's epochs ran back to back: their ratio is less exposed to load drift.
+    for other in names[1:]:
+        paired = [s / p for s, p in zip(measured["suite"], measured[other])]
+        suffix = "" if other == "plain" else f"_{other}"
+        result[f"ratio{suffix}"] = statistics.median(paired)
+        result[f"paired_ratios{suffix}"] = paired
+    result.update(rounds=rates, images_per_epoch=counts)
+    return result
 
 
 def _per_image_ms(function, inputs: list, repeats: int = 3) -> float:
@@ -322,6 +351,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=5, help="epochs of each loader; the first is warm-up")
     parser.add_argument("--stages", action="store_true", help="also time decode / resize / augment steps")
+    parser.add_argument(
+        "--builtin", action="store_true", help="also a PIL loader with torchvision's built-in ops (standard set)"
+    )
     parser.add_argument("--dir", type=Path, default=None, help="keep the crops here (default: a temp dir)")
     args = parser.parse_args()
     augment = augment_set(args.augment)
@@ -332,7 +364,8 @@ def main() -> None:
             write_prepared_crops(prepared, args.videos, args.frames, args.size, args.format)
         load_before = os.getloadavg()
         result = compare(
-            prepared, args.frames, args.batch_size, args.workers, args.rounds, args.image_size, augment
+            prepared, args.frames, args.batch_size, args.workers, args.rounds, args.image_size, augment,
+            builtin=args.builtin,
         )
         stages = stage_costs(prepared, args.image_size, augment) if args.stages else []
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
@@ -341,15 +374,21 @@ def main() -> None:
         f"{args.augment}, batch {args.batch_size}, workers {args.workers}, {args.rounds} rounds (first = "
         f"warm-up), cpus {os.cpu_count()}, load average before {load_before[0]:.2f}, after {load}"
     )
-    for name in ("suite", "plain"):
+    labels = {
+        "suite": "suite (FaceDataModule)",
+        "plain": "plain (ImageFolder, PIL, same transform)",
+        "plain_builtin": "plain (ImageFolder, PIL, torchvision built-in ops)",
+    }
+    for name in result["rounds"]:
         per_round = " ".join(f"{r:.0f}" for r in result["rounds"][name])
-        label = "suite (FaceDataModule)" if name == "suite" else "plain (ImageFolder)   "
-        print(f"{label}: {result[name]:8.1f} images/s   per round: {per_round}")
-    paired = result["paired_ratios"]
-    print(
-        f"ratio suite / plain (median of the rounds' ratios): {result['ratio']:.3f}   "
-        f"range {min(paired):.2f}-{max(paired):.2f}   per round: {' '.join(f'{r:.2f}' for r in paired)}"
-    )
+        print(f"{labels[name]:<52}: {result[name]:8.1f} images/s   per round: {per_round}")
+    for suffix, label in (("", "plain"), ("_plain_builtin", "plain with built-in ops")):
+        if f"ratio{suffix}" in result:
+            paired = result[f"paired_ratios{suffix}"]
+            print(
+                f"ratio suite / {label} (median of the rounds' ratios): {result[f'ratio{suffix}']:.3f}   "
+                f"range {min(paired):.2f}-{max(paired):.2f}   per round: {' '.join(f'{r:.2f}' for r in paired)}"
+            )
     for name, suite_ms, other_ms in stages:
         if other_ms == other_ms:  # not NaN
             print(f"  {name}: {suite_ms:.2f} vs {other_ms:.2f} ms/image ({other_ms / suite_ms:.2f}x)")
