@@ -488,6 +488,19 @@ def test_wilddeepfake_archives_extract_outside_the_dataset_and_rerun_quietly(tmp
     assert list(cached["path"]) == list(frame["path"])
 
 
+def test_wilddeepfake_extraction_links_categories_extracted_by_hand(tmp_path):
+    data = tmp_path / "data"
+    build_wilddeepfake(data, archives=True)
+    build_wilddeepfake(tmp_path / "by_hand")
+    (data / "real_test").rename(tmp_path / "archived_real_test")
+    (tmp_path / "by_hand" / "real_test").rename(data / "real_test")  # this category as folders
+    extracted = tmp_path / "extracted"
+    frame = READERS["wilddeepfake"](data, extract_archives=True, extract_dir=extracted)
+    assert (extracted / "real_test").is_symlink()
+    assert len(frame) == 4 * 8 and all((extracted / p).is_dir() for p in frame["path"])
+    assert set(frame.loc[frame["path"].str.startswith("real_test/"), "split"]) == {"test"}
+
+
 def test_wilddeepfake_archives_beside_folders_warn_once(tmp_path):
     build_wilddeepfake(tmp_path)
     build_wilddeepfake(tmp_path / "archives", archives=True)
