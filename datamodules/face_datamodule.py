@@ -46,6 +46,7 @@ class FaceDataModule(L.LightningDataModule):
         balance: str = "none",
         augment: Mapping | None = None,
         seed: int = 0,
+        scale_name: str | None = None,
     ):
         super().__init__()
         self.datasets_cfg = {str(k): dict(v) for k, v in datasets.items()}
@@ -65,6 +66,7 @@ class FaceDataModule(L.LightningDataModule):
         self.balance = balance
         self.augment = dict(augment or {})
         self.seed = seed
+        self.scale_name = scale_name
         self.domain_names: list[str] = []
         self.type_names: list[str] = []
         self.train_table: pd.DataFrame | None = None
@@ -76,7 +78,7 @@ class FaceDataModule(L.LightningDataModule):
     def _dataset_records(self, name: str) -> pd.DataFrame:
         if name not in self._records_cache:
             self._records_cache[name] = load_dataset_records(
-                name, self.datasets_cfg[name], self.source, self.synthetic
+                name, self.datasets_cfg[name], self.source, self.synthetic, self.scale_name
             )
         return self._records_cache[name]
 
@@ -132,6 +134,13 @@ class FaceDataModule(L.LightningDataModule):
         self._check_leakage(val_table, test_tables)
         self.val_set = self._eval_set("val", val_table)
         self.test_sets = [self._eval_set(name, table) for name, table in test_tables.items()]
+        if self.source == "synthetic":
+            # scale=demo switches the source: say so, so that nobody mistakes a demo for real data.
+            log.info(
+                "data.source=synthetic: embedded synthetic domains stand in for %s; "
+                "add data.source=prepared for a small run on your prepared crops",
+                sorted({i.dataset for items in (self.protocol.train, self.protocol.val) for i in items}),
+            )
         log.info(
             "protocol %s: train %d frames / %d videos (domains %s), val %d frames, test sets %s",
             self.protocol.name,

@@ -16,12 +16,31 @@ import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset, Sampler, get_worker_info
+from torchvision.io import ImageReadMode, decode_image, read_file
+from torchvision.transforms.v2.functional import pil_to_tensor
 
 from datamodules.frame_sampling import stratified_positions, uniform_positions
 
 
 class UnreadableImageError(RuntimeError):
     """An image that cannot be opened or decoded; training stops instead of substituting another."""
+
+
+def load_image(path: str) -> torch.Tensor:
+    """The decoded image as a uint8 RGB CHW tensor (torchvision.io: libjpeg-turbo / libpng).
+
+    Decoding straight into a tensor skips PIL's image object and the PIL -> tensor copy, and the
+    transform then resizes and augments on uint8 (docs/BENCHMARKS.md, "Loader throughput").
+    Formats torchvision.io does not decode (BMP, TIFF) are read with PIL; a file neither can
+    read stops training (:class:`UnreadableImageError`), nothing is substituted.
+    """
+    try:
+        return decode_image(read_file(path), mode=ImageReadMode.RGB)
+    except (RuntimeError, ValueError, OSError) as error:
+        try:
+            return pil_to_tensor(load_rgb(path))
+        except UnreadableImageError as pil_error:
+            raise UnreadableImageError(f"{pil_error} (torchvision.io: {error})") from error
 
 
 def load_rgb(path: str) -> Image.Image:
@@ -85,7 +104,7 @@ class FrameTable(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
         """One sample: the transformed image and its ids as Python ints (collation turns each
         field into one int64 tensor per batch, cheaper than stacking a 0-d tensor per sample)."""
-        image = self.transform(load_rgb(self._files[index]))
+        image = self.transform(load_image(self._files[index]))
         return {
             "image": image,
             "label": int(self._labels[index]),

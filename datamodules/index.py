@@ -33,7 +33,12 @@ from pathlib import Path
 import pandas as pd
 
 from datamodules.readers import get_reader
-from datamodules.readers.common import DatasetRootNotFoundError, check_video_consistency
+from datamodules.readers.common import (
+    MEDIA_ROOT,
+    READER_REPORT,
+    DatasetRootNotFoundError,
+    check_video_consistency,
+)
 from datamodules.records import RECORD_COLUMNS, validate_records
 
 logger = logging.getLogger(__name__)
@@ -176,8 +181,9 @@ def build_index(reader: str, root: Path, cache_dir: Path, **options: object) -> 
 
     The reader runs only when no cache exists for this (reader, root, options) or when the
     data fingerprint changed (see the module docstring); otherwise the cached CSV is returned.
-    Extra columns keep their dtypes through the cache (stored in the sidecar). The returned
-    table is validated with ``validate_records`` either way.
+    Extra columns keep their dtypes through the cache (stored in the sidecar), and so does the
+    reader's report (``frame.attrs["reader_report"]``, e.g. repeated list lines kept once). The
+    returned table is validated with ``validate_records`` either way.
     """
     read = get_reader(reader)
     root = Path(root).expanduser()
@@ -207,12 +213,23 @@ def build_index(reader: str, root: Path, cache_dir: Path, **options: object) -> 
             meta = {}
         if meta.get("fingerprint") == fingerprint:
             logger.info("%s: using cached index %s", reader, csv_path)
-            return validate_records(
+            cached = validate_records(
                 _read_index_csv(csv_path, meta.get("dtypes")), f"{source} (cache {csv_path})"
             )
+            for key in (READER_REPORT, MEDIA_ROOT):
+                if meta.get(key):
+                    cached.attrs[key] = meta[key]
+            return cached
         logger.info("%s: dataset or reader changed since %s was written; rebuilding", reader, csv_path)
 
-    frame = validate_records(read(root, **options), source)
+    records = read(root, **options)
+    report = dict(records.attrs.get(READER_REPORT, {}))
+    media_root = records.attrs.get(MEDIA_ROOT)
+    frame = validate_records(records, source)
+    if report:
+        frame.attrs[READER_REPORT] = report
+    if media_root:
+        frame.attrs[MEDIA_ROOT] = media_root
     _atomic_write_text(csv_path, frame.to_csv(index=False))
     meta = {
         "reader": reader,
@@ -221,6 +238,8 @@ def build_index(reader: str, root: Path, cache_dir: Path, **options: object) -> 
         "fingerprint": fingerprint,
         "rows": len(frame),
         "dtypes": {column: str(dtype) for column, dtype in frame.dtypes.items()},
+        READER_REPORT: report,  # what the reader tolerated, e.g. repeated list lines kept once
+        MEDIA_ROOT: media_root,  # paths are relative to this folder when it is not the root
     }
     _atomic_write_text(meta_path, json.dumps(meta, indent=2, sort_keys=True))
     logger.info("%s: indexed %d records from '%s' into %s", reader, len(frame), root, csv_path)

@@ -20,11 +20,31 @@ class DatasetNotFoundError(FileNotFoundError):
     """A configured dataset whose data directory or index does not exist."""
 
 
+def missing_data_advice(name: str, scale_name: str | None) -> str:
+    """What to do when dataset ``name`` has no prepared folder, fitting the run that asked.
+
+    A run at ``scale=demo`` with ``data.source=prepared`` asked for the prepared crops on purpose
+    (a small run on real data): telling it to "run with scale=demo" would be wrong advice.
+    """
+    prepare = (
+        "Prepare it as described in docs/DATASETS.md (python -m datamodules.preprocess ... --out "
+        f"$FACEMOE_PREPARED/{name}), or point paths.prepared_dir (FACEMOE_PREPARED) / "
+        f"data.datasets.{name}.prepared at an existing prepared folder"
+    )
+    if scale_name == "demo":
+        return (
+            f"{prepare}. This run is a small run on prepared data (scale=demo with data.source=prepared); "
+            "drop data.source=prepared to run the demo on the embedded synthetic data instead."
+        )
+    return f"{prepare}, or try the pipeline first on the embedded synthetic data with scale=demo."
+
+
 def load_dataset_records(
     name: str,
     spec: Mapping,
     source: str,
     synthetic: Mapping | None = None,
+    scale_name: str | None = None,
 ) -> pd.DataFrame:
     """Records of dataset ``name`` with an absolute ``file`` column added for loading.
 
@@ -33,7 +53,8 @@ def load_dataset_records(
     prepared rows whose reader column has one of those values, so one prepared folder can serve
     several named datasets (JFSFDB's intra- and cross-dataset test lists, by ``role``);
     ``synthetic``, the synthetic domain that stands in for it at ``source=synthetic`` (the whole
-    domain: ``where`` names reader columns the synthetic records do not have).
+    domain: ``where`` names reader columns the synthetic records do not have). ``scale_name``
+    only shapes the advice of a missing-data error (:func:`missing_data_advice`).
     """
     if source not in SOURCES:
         raise ValueError(f"data.source must be one of {SOURCES}, got {source!r}")
@@ -70,9 +91,8 @@ def load_dataset_records(
         base = Path(str(prepared)).expanduser()
         if not base.is_dir():
             raise DatasetNotFoundError(
-                f"dataset {name!r}: prepared data directory {str(base)!r} does not exist. Prepare it as described in "
-                f"docs/DATASETS.md (python -m datamodules.preprocess ...), point paths.prepared_dir / "
-                f"data.datasets.{name}.prepared at it, or run with scale=demo to use the embedded synthetic data."
+                f"dataset {name!r}: prepared data directory {str(base)!r} does not exist. "
+                + missing_data_advice(name, scale_name)
             )
         from datamodules.index import load_prepared_index
 

@@ -1,4 +1,4 @@
-"""Image transforms; the normalisation statistics follow the detector (ImageNet or CLIP)."""
+"""Image transforms: resize, the training augmentation set, normalisation (ImageNet or CLIP statistics)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from collections.abc import Mapping
 
 import torch
 from torchvision.transforms import v2
+
+from datamodules.augment import build_augment
 
 NORMALIZATION: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
     "imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
@@ -17,17 +19,35 @@ NORMALIZATION: dict[str, tuple[tuple[float, float, float], tuple[float, float, f
 def build_transform(
     image_size: int, normalization: str, train: bool, augment: Mapping | None = None
 ) -> v2.Compose:
-    """Resize to ``image_size`` and normalise; training adds the configured light augmentation."""
+    """Resize to ``image_size`` and normalise; training runs the augmentation set in between.
+
+    Input: a uint8 CHW tensor (``FrameTable`` decodes with torchvision.io) or a PIL image. The
+    resize and every augmentation op run on uint8 (datamodules/augment.py); only the last step
+    converts to float and normalises.
+    """
     if normalization not in NORMALIZATION:
         raise ValueError(f"normalization {normalization!r} unknown; expected one of {sorted(NORMALIZATION)}")
     mean, std = NORMALIZATION[normalization]
-    augment = dict(augment or {})
     steps: list = [v2.ToImage(), v2.Resize((image_size, image_size), antialias=True)]
     if train:
-        if augment.get("hflip", 0.5):
-            steps.append(v2.RandomHorizontalFlip(p=float(augment.get("hflip", 0.5))))
-        jitter = float(augment.get("color_jitter", 0.0))
-        if jitter > 0:
-            steps.append(v2.ColorJitter(brightness=jitter, contrast=jitter, saturation=jitter))
-    steps += [v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
+        steps += build_augment(augment)
+    steps.append(NormalizeUint8(mean, std))
     return v2.Compose(steps)
+
+
+class NormalizeUint8(torch.nn.Module):
+    """uint8 [0, 255] -> float ``(x / 255 - mean) / std`` in one conversion and one fused pass.
+
+    The same values as ``v2.ToDtype(float32, scale=True)`` then ``v2.Normalize`` (to float
+    rounding), with two passes over the image instead of three.
+    """
+
+    def __init__(self, mean: tuple[float, float, float], std: tuple[float, float, float]):
+        super().__init__()
+        self.register_buffer("offset", torch.tensor(mean).view(3, 1, 1) * 255.0, persistent=False)
+        self.register_buffer("scale", 1.0 / (torch.tensor(std).view(3, 1, 1) * 255.0), persistent=False)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        if image.dtype != torch.uint8:
+            raise TypeError(f"NormalizeUint8 takes the uint8 image, got {image.dtype}")
+        return torch.addcmul(-self.offset * self.scale, image.to(torch.float32), self.scale)

@@ -38,6 +38,7 @@ import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch.utils.data import DataLoader
+from torchvision.transforms.v2.functional import to_pil_image
 
 from datamodules.frame_dataset import FrameTable
 from datamodules.transforms import build_transform
@@ -139,6 +140,8 @@ class _CorruptThenTransform:
         self.corrupt, self.transform = corrupt, transform
 
     def __call__(self, image):
+        if isinstance(image, torch.Tensor):  # FrameTable decodes to uint8 CHW tensors; corruptions take PIL
+            image = to_pil_image(image)
         return self.transform(self.corrupt(image))
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 PLACEHOLDER = b"\0"
 FFPP_METHODS = ("Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures", "FaceShifter")
@@ -292,15 +293,22 @@ UNIATTACK_IMAGES = {
 }
 
 
-def build_uniattack_research(root: Path, protocol: str = "p1") -> dict[str, int]:
-    """Research release: images, frame folders, image and video protocol files of ``protocol``."""
+def build_uniattack_research(
+    root: Path, protocol: str = "p1", repeats: dict[str, int] | None = None
+) -> dict[str, int]:
+    """Research release: images, frame folders, image and video protocol files of ``protocol``.
+
+    ``repeats`` (split -> n) appends the split's first ``n`` image lines again at the end of its
+    image list, as the released P1/P2.x lists repeat lines; the counts returned are unique images.
+    """
     protocol_dir = root / "UniAttackData/protocol"
     for split, entries in UNIATTACK_IMAGES.items():
         for path, _ in entries:
             touch(root / path)
+        repeated = entries[: (repeats or {}).get(split, 0)]
         write_text(
             protocol_dir / f"UniAttackData@{protocol}_image_{split}.txt",
-            "".join(f"{p} {v}\n" for p, v in entries),
+            "".join(f"{p} {v}\n" for p, v in [*entries, *repeated]),
         )
         folders = sorted({(str(Path(p).parent), v) for p, v in entries})
         write_text(
@@ -394,3 +402,50 @@ def build_deeperforensics(
         / "source_videos/M101/light_uniform/neutral/camera_front/M101_light_uniform_neutral_camera_front.mp4"
     )
     return {split: len(stems) for split, stems in DEEPERFORENSICS_SPLITS.items()}
+
+
+FFPP_PREPARED_TYPES = ("real", "Deepfakes", "Face2Face", "FaceSwap", "NeuralTextures")
+
+
+def write_prepared_dataset(
+    out: Path,
+    domain: str = "ffpp",
+    types: tuple[str, ...] = FFPP_PREPARED_TYPES,
+    videos_per_type: dict[str, int] | None = None,
+    frames: int = 4,
+    size: int = 48,
+) -> pd.DataFrame:
+    """A prepared folder as face preprocessing writes it: ``crops/<video>/<frame>.jpg`` + ``index.csv``.
+
+    Per split (``videos_per_type``, default train 3 / val 2 / test 2) every type gets that many
+    videos of ``frames`` crops; fakes are brighter than reals with noise, so a model can tell them.
+    """
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for split, count in (videos_per_type or {"train": 3, "val": 2, "test": 2}).items():
+        for kind in types:
+            label = int(kind not in ("real", "live"))
+            for video in range(count):
+                video_id = f"{domain}/{kind}/{split}{video:03d}"
+                for frame in range(frames):
+                    relative = f"crops/{video_id}/{frame:06d}.jpg"
+                    (out / relative).parent.mkdir(parents=True, exist_ok=True)
+                    pixels = rng.normal(96 + 64 * label, 20, (size, size, 3)).clip(0, 255).astype("uint8")
+                    Image.fromarray(pixels).save(out / relative, quality=90)
+                    rows.append(
+                        {
+                            "path": relative,
+                            "label": label,
+                            "domain": domain,
+                            "type": kind,
+                            "video_id": video_id,
+                            "split": split,
+                            "media": "image",
+                            "frame_index": frame,
+                        }
+                    )
+    index = pd.DataFrame(rows)
+    index.to_csv(out / "index.csv", index=False)
+    return index

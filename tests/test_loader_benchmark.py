@@ -84,3 +84,18 @@ def test_main_process_batches_load_on_one_thread_and_restore(tmp_path):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_comparison_with_the_standard_set_and_builtin_ops_reports_every_loader(bench, tmp_path):
+    bench.write_prepared_crops(tmp_path, videos=2, frames=2, size=40, image_format="jpg", val_videos=2)
+    augment = bench.augment_set("standard")
+    assert augment["name"] == "standard" and "jpeg" in augment
+    result = bench.compare(tmp_path, 2, 2, 0, rounds=2, image_size=32, augment=augment, builtin=True)
+    assert set(result["rounds"]) == {"suite", "plain", "plain_builtin"}
+    assert result["images_per_epoch"] == {"suite": 4, "plain": 4, "plain_builtin": 4}
+    assert len(result["paired_ratios"]) == len(result["paired_ratios_plain_builtin"]) == 1
+    stages = bench.stage_costs(tmp_path, 32, augment, count=4)
+    assert [name.split(":")[0] for name, _, _ in stages[:2]] == ["decode", "resize 256->32"]
+    assert all(ms > 0 for _, ms, _ in stages)
+    with pytest.raises(SystemExit, match="unknown augmentation set 'nope'"):
+        bench.augment_set("nope")

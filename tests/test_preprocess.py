@@ -508,3 +508,25 @@ def test_documented_commands_match_the_cli_and_the_readers(doc: str) -> None:
             assert args.out.name in catalogue, f"{args.out} is no dataset of conf/data/default.yaml"
     if doc == "DATASETS.md":
         assert {build_parser().parse_args(argv).dataset for argv in commands} == set(READERS)
+
+
+def test_uniattack_repeated_list_lines_are_counted_in_the_report(tmp_path: Path, capsys) -> None:
+    """The documented command on a UniAttackData tree whose lists repeat lines (as released)."""
+    from fixtures_layouts import UNIATTACK_IMAGES, build_uniattack_research
+
+    root = tmp_path / "release"
+    build_uniattack_research(root, protocol="p1", repeats={"test": 2})
+    for step, (relative, _) in enumerate(p for entries in UNIATTACK_IMAGES.values() for p in entries):
+        Image.fromarray(astronaut_window(step % 8)[0]).save(root / relative, format="JPEG", quality=90)
+    out = tmp_path / "uniattack_p1"
+    status = main(
+        ["--dataset", "uniattack", "--root", str(root), "--out", str(out), "--size", "96", "protocol=p1"]
+    )
+    assert status == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["reader"]["repeated_list_lines"] == 2
+    assert report["reader"]["repeated_lines_by_list"] == {
+        "UniAttackData@p1_image_test.txt": {"count": 2, "lines": [4, 5]}
+    }
+    assert report["counts"]["videos"] == sum(len(v) for v in UNIATTACK_IMAGES.values())
+    assert "2 repeated list line(s)" in capsys.readouterr().err

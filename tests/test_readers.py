@@ -457,13 +457,71 @@ def test_wilddeepfake_folders(tmp_path, spaces):
     assert (frame.groupby("source_group")["split"].nunique() == 1).all()
 
 
-def test_wilddeepfake_archives_need_extraction_then_read(tmp_path):
-    build_wilddeepfake(tmp_path, archives=True)
+def _tree(root: Path) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_wilddeepfake_archives_extract_outside_the_dataset_and_rerun_quietly(tmp_path, monkeypatch):
+    data = tmp_path / "WildDeepfake"
+    build_wilddeepfake(data, archives=True)
     with pytest.raises(DatasetLayoutError, match=r"archive\(s\).*extract_archives=True"):
-        READERS["wilddeepfake"](tmp_path)
-    frame = READERS["wilddeepfake"](tmp_path, extract_archives=True)
+        READERS["wilddeepfake"](data)
+    before = _tree(data)
+    extracted = tmp_path / "prepared" / "extracted"
+    frame = READERS["wilddeepfake"](data, extract_archives=True, extract_dir=extracted)
+    assert _tree(data) == before  # nothing written into the (possibly read-only) dataset folder
     assert len(frame) == 4 * 8
-    assert (tmp_path / "real_train/0/1/2.png").is_file()
+    assert frame.attrs["media_root"] == str(extracted)
+    assert all((extracted / p).is_dir() for p in frame["path"])
+    assert (extracted / "real_train/0/1/2.png").is_file()
+    # a re-run extracts nothing again and says nothing
+    monkeypatch.setattr("tarfile.open", lambda *a, **k: pytest.fail("extracted twice"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = READERS["wilddeepfake"](data, extract_archives=True, extract_dir=extracted)
+    pd.testing.assert_frame_equal(again, frame)
+    monkeypatch.undo()
+    # default: FACEMOE_CACHE, one folder per dataset root
+    monkeypatch.setenv("FACEMOE_CACHE", str(tmp_path / "cache"))
+    cached = READERS["wilddeepfake"](data, extract_archives=True)
+    assert cached.attrs["media_root"].startswith(str(tmp_path / "cache" / "wilddeepfake-extracted"))
+    assert list(cached["path"]) == list(frame["path"])
+
+
+def test_wilddeepfake_extraction_links_categories_extracted_by_hand(tmp_path):
+    data = tmp_path / "data"
+    build_wilddeepfake(data, archives=True)
+    build_wilddeepfake(tmp_path / "by_hand")
+    (data / "real_test").rename(tmp_path / "archived_real_test")
+    (tmp_path / "by_hand" / "real_test").rename(data / "real_test")  # this category as folders
+    extracted = tmp_path / "extracted"
+    frame = READERS["wilddeepfake"](data, extract_archives=True, extract_dir=extracted)
+    assert (extracted / "real_test").is_symlink()
+    assert len(frame) == 4 * 8 and all((extracted / p).is_dir() for p in frame["path"])
+    assert set(frame.loc[frame["path"].str.startswith("real_test/"), "split"]) == {"test"}
+
+
+def test_wilddeepfake_archives_beside_folders_warn_once(tmp_path):
+    build_wilddeepfake(tmp_path)
+    build_wilddeepfake(tmp_path / "archives", archives=True)
+    for category in ("real_train", "real_test", "fake_train", "fake_test"):
+        for archive in (tmp_path / "archives" / category).glob("*.tar.gz"):
+            archive.rename(tmp_path / category / archive.name)
+    with pytest.warns(UserWarning, match=r"16 archive\(s\) are left aside") as caught:
+        READERS["wilddeepfake"](tmp_path)
+    assert len([w for w in caught if "wilddeepfake" in str(w.message)]) == 1
+
+
+def test_wilddeepfake_preprocess_command_extracts_into_the_prepared_tree(tmp_path):
+    from datamodules.preprocess.__main__ import parse_reader_options, read_records
+
+    build_wilddeepfake(tmp_path / "data", archives=True)
+    out = tmp_path / "prepared" / "wilddeepfake"
+    records = read_records(
+        "wilddeepfake", tmp_path / "data", parse_reader_options(["extract_archives=true"]), out
+    )
+    assert records.attrs["media_root"] == str(out / "extracted")
+    assert (out / "extracted" / records["path"].iloc[0]).is_dir()
 
 
 def test_wilddeepfake_missing_category_and_empty(tmp_path):
@@ -518,6 +576,51 @@ def test_uniattack_unknown_label_and_missing_protocol(tmp_path):
         READERS["uniattack"](tmp_path, protocol="p1.3")
 
 
+def test_uniattack_repeated_lines_are_kept_once_and_counted(tmp_path):
+    # The released P2.1 lists repeat lines (6 in train, 1 in dev): same image, split and label.
+    counts = build_uniattack_research(tmp_path, protocol="p2.1", repeats={"train": 3, "dev": 1})
+    frame = READERS["uniattack"](tmp_path, protocol="p2.1")
+    assert frame["split"].value_counts().to_dict() == {
+        "train": counts["train"],
+        "val": counts["dev"],
+        "test": counts["test"],
+    }
+    report = frame.attrs["reader_report"]
+    assert report["repeated_list_lines"] == 4
+    by_list = report["repeated_lines_by_list"]
+    assert by_list["UniAttackData@p2.1_image_train.txt"] == {"count": 3, "lines": [6, 7, 8]}
+    assert by_list["UniAttackData@p2.1_image_dev.txt"] == {"count": 1, "lines": [3]}
+    # the count survives the index cache (sidecar), on the first build and on a cache hit
+    from datamodules.index import build_index
+
+    for _ in range(2):
+        indexed = build_index("uniattack", tmp_path, tmp_path / "cache", protocol="p2.1")
+        assert len(indexed) == len(frame)
+        assert indexed.attrs["reader_report"]["repeated_list_lines"] == 4
+    sidecar = json.loads(next((tmp_path / "cache").glob("uniattack-*.json")).read_text())
+    assert sidecar["reader_report"]["repeated_list_lines"] == 4
+    # a list without repeats reports nothing
+    assert "reader_report" not in READERS["uniattack"](tmp_path, protocol="p2.1", unit="video").attrs
+
+
+def test_uniattack_path_in_two_splits_or_with_two_labels_names_lists_and_lines(tmp_path):
+    build_uniattack_research(tmp_path)
+    protocol = tmp_path / "UniAttackData/protocol"
+    leaked = "UniAttackData/Data/live/central-asia/CA-001/real.rssdk/color/0001.jpg"
+    test_list = protocol / "UniAttackData@p1_image_test.txt"
+    write_text(test_list, test_list.read_text() + f"{leaked} 0\n")
+    with pytest.raises(
+        DatasetLayoutError,
+        match=r"two splits: 'UniAttackData@p1_image_train.txt' line 1 .*'UniAttackData@p1_image_test.txt' line 4",
+    ):
+        READERS["uniattack"](tmp_path)
+    build_uniattack_research(tmp_path)  # rewrites the lists
+    train_list = protocol / "UniAttackData@p1_image_train.txt"
+    write_text(train_list, train_list.read_text() + f"{leaked} 1\n")
+    with pytest.raises(DatasetLayoutError, match=r"two labels: .*_train.txt' line 1 .*_train.txt' line 6"):
+        READERS["uniattack"](tmp_path)
+
+
 def test_uniattack_challenge_release(tmp_path):
     counts = build_uniattack_challenge(tmp_path)
     with pytest.warns(UserWarning, match="test labels were not published"):
@@ -558,13 +661,37 @@ def test_jfsfdb_flips_labels_and_assigns_roles(tmp_path):
     assert by_path.loc["FF/fake/000_003", "type"] == "forgery"
     assert by_path.loc["MSU/live/real_client001", "role"] == "cross_test"
     assert by_path.loc["SiW/live/009-1", "split"] == "test"
-    assert set(frame["domain"]) == {"siw", "ff", "msu", "celebdf"}
+    assert set(frame["domain"]) == {"siw", "ffpp", "msu", "celebdf"}  # source dataset of each path
     assert (frame["media"] == "frames").all()
     # an absolute lists_dir works as well, and domains can be named explicitly
     renamed = READERS["jfsfdb"](
         tmp_path, lists_dir=lists_dir, roles={"FF_train": "train"}, domains={"FF_train": "ffpp"}
     )
     assert set(renamed["domain"]) == {"ffpp"} and len(renamed) == 2
+
+
+def test_jfsfdb_combined_list_gets_the_source_dataset_per_record(tmp_path):
+    build_jfsfdb(tmp_path)
+    entries = [("SiW/live/001-1", "1"), ("3DMAD/session1/attack_03", "0"), ("HKBU-MARs/real/01_01", "1"),
+               ("SiW/spoof/001-2", "0"), ("SiW/spoof/001-2", "0"), ("misc/unknown_video", "0")]  # fmt: skip
+    for video_dir, _ in entries:
+        for k in range(1, 8):
+            touch(tmp_path / video_dir / f"Face_{k:02d}.jpg")
+    write_text(tmp_path / "lists/AntiSpoof_train.txt", "".join(f"{d} {v}\n" for d, v in entries))
+    with pytest.warns(UserWarning, match=r"1 record\(s\); their domain is the list name: \{'AntiSpoof_train.txt': 1\}"):
+        frame = READERS["jfsfdb"](tmp_path, lists_dir="lists", roles={"AntiSpoof_train": "train"})
+    domains = frame.set_index("path")["domain"].to_dict()
+    assert domains == {
+        "SiW/live/001-1": "siw", "3DMAD/session1/attack_03": "3dmad", "HKBU-MARs/real/01_01": "hkbu",
+        "SiW/spoof/001-2": "siw", "misc/unknown_video": "antispoof",
+    }  # fmt: skip
+    assert set(frame.loc[frame["domain"] != "antispoof", "task"]) == {"spoofing"}
+    assert frame.attrs["reader_report"]["repeated_list_lines"] == 1  # SiW/spoof/001-2 twice
+    # an explicit domain for the list still wins
+    named = READERS["jfsfdb"](
+        tmp_path, lists_dir="lists", roles={"AntiSpoof_train": "train"}, domains={"AntiSpoof_train": "pad"}
+    )
+    assert set(named["domain"]) == {"pad"}
 
 
 def test_jfsfdb_errors(tmp_path):
@@ -578,7 +705,7 @@ def test_jfsfdb_errors(tmp_path):
         READERS["jfsfdb"](tmp_path, lists_dir="lists", roles={"Bad": "train"})
     # the same video in a train and a test list is leakage
     write_text(tmp_path / "lists/Leak.txt", "SiW/live/001-1 1\n")
-    with pytest.raises(DatasetLayoutError, match="more than one"):
+    with pytest.raises(DatasetLayoutError, match=r"two splits: 'SiW_train.txt' line 1 .*'Leak.txt' line 1"):
         READERS["jfsfdb"](
             tmp_path,
             lists_dir="lists",
@@ -657,6 +784,6 @@ def test_holdout_is_order_independent_and_sized():
     assert first == holdout_groups(list(reversed(groups)), 0.25, salt="x")
     assert len(first) == 5
     assert holdout_groups(groups, 0.0, salt="x") == set()
-    assert len(holdout_groups(["a", "b"], 0.1, salt="x")) == 1
+    assert len(holdout_groups(["a", "b"], 0.1, salt="x")) == 1  # validation is never empty
     with pytest.raises(ValueError, match=r"\[0, 1\)"):
         holdout_groups(groups, 1.0, salt="x")

@@ -12,6 +12,7 @@ Trailing ``key=value`` arguments go to the reader (values parsed as JSON when th
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import sys
 from pathlib import Path
@@ -45,17 +46,27 @@ def parse_reader_options(pairs: list[str]) -> dict[str, Any]:
     return options
 
 
-def read_records(dataset: str, root: Path, options: dict[str, Any]) -> Any:
+EXTRACTED_DIR = "extracted"  # <out>/extracted: where readers that unpack archives put them
+
+
+def read_records(dataset: str, root: Path, options: dict[str, Any], out: Path | None = None) -> Any:
     """The raw records of ``dataset`` from its registered reader.
 
     The readers' own errors (unknown name, layout not as expected) are ValueErrors that already
     name the file and what was expected: they become a :class:`PreprocessError` with that message.
+    A reader that unpacks archives (WildDeepfake, ``extract_archives=true``) extracts them into
+    ``<out>/extracted`` unless ``extract_dir`` is given: into the prepared tree, never into the
+    dataset folder, which may be read-only.
     """
     # Imported here so the preprocessing itself never depends on the readers package.
     from datamodules.readers import get_reader
 
     try:
-        return get_reader(dataset)(root, **options)
+        reader = get_reader(dataset)
+        if out is not None and options.get("extract_archives") and "extract_dir" not in options:
+            if "extract_dir" in inspect.signature(reader).parameters:
+                options = {**options, "extract_dir": str(out / EXTRACTED_DIR)}
+        return reader(root, **options)
     except (ValueError, TypeError) as error:  # TypeError: an option the reader does not take
         raise PreprocessError(f"reader {dataset!r} on {root}: {error}") from error
 
@@ -105,9 +116,11 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
         )
         options = parse_reader_options(args.reader_options)
-        records = read_records(args.dataset, args.root, options)
-        console.print(f"{args.dataset}: {len(records)} record(s) from {args.root}", markup=False)
-        result = preprocess_records(records, args.root, args.out, config)
+        records = read_records(args.dataset, args.root, options, args.out)
+        # Paths are relative to the dataset root, or to where the reader extracted archives.
+        media_root = Path(records.attrs.get("media_root", args.root))
+        console.print(f"{args.dataset}: {len(records)} record(s) from {media_root}", markup=False)
+        result = preprocess_records(records, media_root, args.out, config)
     except (PreprocessError, FaceModelError, RecordError) as error:
         # markup=False: messages hold paths and "[Errno ...]" that rich would read as markup.
         console.print(f"error: {error}", style="red", markup=False, soft_wrap=True)

@@ -502,6 +502,8 @@ def preprocess_records(
 
     index = _assemble_index(tasks, parts, records.columns, out)
     report = build_report(tasks, parts, failures, skipped, redone_partial, config, root, out, records_updated)
+    # What the reader tolerated in the dataset's own files (e.g. repeated list lines kept once).
+    report["reader"] = json_safe(dict(records.attrs.get("reader_report", {})))
     write_text_atomic(out / "report.json", json.dumps(report, indent=2))
     return PreprocessResult(index=index, report=report, processed_now=processed_now)
 
@@ -613,6 +615,13 @@ def format_summary(report: dict[str, Any], examples: int = 5) -> str:
         f"frame count differing from metadata (resampled): {c['videos_frame_count_mismatch']} | "
         f"damaged streams (bad packets skipped): {c['videos_with_decode_errors']}",
     ]
+    repeated = report.get("reader", {}).get("repeated_list_lines")
+    if repeated:
+        per_list = report["reader"]["repeated_lines_by_list"]
+        lines.append(
+            f"reader: {repeated} repeated list line(s) (same path, split and label) kept once: "
+            + ", ".join(f"{name} {entry['count']}" for name, entry in per_list.items())
+        )
     for failure in report["failed"][:examples]:
         lines.append(f"  FAILED {failure['video_id']}: {failure['error']}")
     if len(report["failed"]) > examples:

@@ -9,12 +9,18 @@ layout:
 - tolerant list-file reading (BOM, CRLF, a last line without a newline, blank lines);
 - explicit label parsing with the file and line in the error;
 - a deterministic, order-independent hold-out of groups (videos/identities) for validation;
+- repeated lines of official lists: exact repeats kept once and counted, conflicts refused;
 - the final record checks (one label/type/split per video id, one row per video or frame folder).
+
+A reader may attach what it tolerated to its frame as ``frame.attrs["reader_report"]`` (a JSON-ready
+dict, e.g. the repeated list lines it kept once); :func:`datamodules.index.build_index` stores it
+in the index sidecar and face preprocessing copies it into ``report.json`` under ``reader``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -252,13 +258,81 @@ def warn_unlisted(unlisted: Sequence[str], dataset: str, list_file: Path | str) 
         )
 
 
+READER_REPORT = "reader_report"
+# frame.attrs key: the folder the records' paths are relative to, when it is not the dataset root
+# (WildDeepfake archives extracted outside the read-only dataset folder).
+MEDIA_ROOT = "media_root"
+
+
+class ListEntryTracker:
+    """Remembers where each path of a dataset's list files was listed, to handle repeated lines.
+
+    Official lists repeat lines (UniAttackData's P1 test list names some images twice). A path
+    listed again *for the same split with the same label* is the same sample: it is kept once and
+    the repeat is counted (:meth:`report`). The same path listed for another split (leakage) or with
+    another label (contradiction) is an error naming both list files and line numbers.
+    """
+
+    def __init__(self, dataset: str):
+        self.dataset = dataset
+        self.first: dict[str, tuple[str, int, str, str]] = {}
+        self.repeats: dict[str, list[int]] = {}
+
+    def admit(self, key: str, list_file: Path | str, line: int, split: str, label: str) -> bool:
+        """True for the first listing of ``key``; False for an exact repeat (skip it); raise on a conflict."""
+        seen = self.first.get(key)
+        if seen is None:
+            self.first[key] = (str(list_file), line, split, label)
+            return True
+        first_file, first_line, first_split, first_label = seen
+        if first_split != split or first_label != label:
+            what = "splits" if first_split != split else "labels"
+            raise DatasetLayoutError(
+                f"{self.dataset}: {key!r} is listed with two {what}: '{first_file}' line {first_line} "
+                f"(split {first_split}, label {first_label}) and '{list_file}' line {line} (split {split}, "
+                f"label {label}). A sample in two splits is leakage and one with two labels a contradiction: "
+                "fix the lists (an exact repeat, same split and label, is kept once)."
+            )
+        self.repeats.setdefault(str(list_file), []).append(line)
+        return False
+
+    def report(self) -> dict[str, object]:
+        """``{"repeated_list_lines": n, "repeated_lines_by_list": {file: {"count", "lines"}}}`` or {}."""
+        if not self.repeats:
+            return {}
+        return {
+            "repeated_list_lines": sum(len(lines) for lines in self.repeats.values()),
+            "repeated_lines_by_list": {
+                name: {"count": len(lines), "lines": lines[:20]} for name, lines in sorted(self.repeats.items())
+            },
+        }
+
+
+def attach_report(frame: pd.DataFrame, report: Mapping[str, object], source: str) -> pd.DataFrame:
+    """Put ``report`` into ``frame.attrs`` (see the module docstring) and log it once."""
+    if report:
+        frame.attrs[READER_REPORT] = dict(report)
+        total = report.get("repeated_list_lines")
+        if total:
+            logging.getLogger(__name__).info(
+                "%s: %d repeated list line(s) (same path, split and label) kept once: %s",
+                source,
+                total,
+                {name: entry["count"] for name, entry in report["repeated_lines_by_list"].items()},
+            )
+    return frame
+
+
 def holdout_groups(groups: Iterable[str], fraction: float, salt: str) -> set[str]:
     """Deterministically pick ``round(fraction * n)`` of the distinct groups for validation.
 
     Groups are ranked by a SHA-1 of ``salt/group`` (not Python's salted ``hash``), so the pick
     is the same on every machine and run, independent of listing order, and a group keeps its
     place when others are added. At least one group is held out when ``fraction > 0`` and
-    there are two or more groups, so a small dataset still gets a validation part.
+    there are two or more groups, so a small dataset still gets a validation part (checkpoints
+    are selected on it; without one a run cannot select honestly). On small data that minimum
+    is a larger share than asked (1 of 2 groups = 50 %): logged at INFO with the share (not a
+    warning: it is the documented rule, and a re-run must stay quiet).
     """
     if not 0.0 <= fraction < 1.0:
         raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
@@ -266,6 +340,15 @@ def holdout_groups(groups: Iterable[str], fraction: float, salt: str) -> set[str
     count = round(len(unique) * fraction)
     if fraction > 0 and count == 0 and len(unique) > 1:
         count = 1
+        if count / len(unique) > 2 * fraction:
+            logging.getLogger(__name__).info(
+                "%s: only %d group(s) to hold out from; the validation part is 1 group (%.0f %% of them, "
+                "val_fraction=%s asked for less) so that validation is not empty (expected on small copies)",
+                salt,
+                len(unique),
+                100 / len(unique),
+                fraction,
+            )
     ranked = sorted(unique, key=lambda g: hashlib.sha1(f"{salt}/{g}".encode()).hexdigest())
     return set(ranked[:count])
 

@@ -12,9 +12,19 @@ Options:
   ``val``, ``intra_test``, ``cross_test``. Only the lists named here are read. Roles map to
   the record split (train / val / test) and are kept in the ``role`` column, so intra- and
   cross-dataset test sets stay apart;
-- ``domains``: optional mapping list name -> domain (dataset) name. By default the domain is
-  the list name lower-cased without a trailing ``_train``/``_val``/``_dev``/``_test``/``_list``
-  (``SiW_train.txt`` -> ``siw``).
+- ``domains``: optional mapping list name -> domain (dataset) name, for every record of that
+  list. Otherwise the domain is the *source dataset of each record*, so a combined list (one
+  anti-spoofing train list holding SiW, 3DMAD and HKBU videos) gives each video its own dataset:
+  the first folder of the video path that names one of the nine datasets (any case, ``-``/``_``
+  ignored: ``SiW``, ``3DMAD``, ``HKBU``/``HKBU-MARs``, ``MSU``/``MSU-MFSD``, ``3DMask``,
+  ``ROSE``/``ROSE-Youtu``, ``FF``/``FF++``/``FaceForensics``, ``DFDC``, ``CDF``/``Celeb-DF``) gives
+  its canonical name (``siw``, ``3dmad``, ``hkbu``, ``msu``, ``3dmask``, ``rose``, ``ffpp``,
+  ``dfdc``, ``celebdf``). A path naming none of them takes the list name lower-cased without a
+  trailing ``_train``/``_val``/``_dev``/``_test``/``_list`` (``SiW_train.txt`` -> ``siw``), and
+  one warning counts such records per list;
+- repeated lines: a video listed again with the same role and label is kept once and counted in
+  ``frame.attrs["reader_report"]``; with another role or label it is an error naming both lists
+  and line numbers.
 
 Labels are flipped (the lists use 1 = real). Each record is a frame folder
 (``media="frames"``); a listed path that is a file is kept as ``media="image"``. The task
@@ -27,6 +37,7 @@ and gives ``type``: live / spoof, real / forgery, or real / attack. ``video_id``
 from __future__ import annotations
 
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -34,7 +45,9 @@ import pandas as pd
 
 from datamodules.readers.common import (
     DatasetLayoutError,
+    ListEntryTracker,
     MissingLayoutFileError,
+    attach_report,
     check_on_missing,
     child_names,
     finish_records,
@@ -56,6 +69,18 @@ TYPE_NAMES: dict[str, tuple[str, str]] = {
     "forgery": ("real", "forgery"),
     "unknown": ("real", "attack"),
 }
+# Normalised folder name (lower case, letters and digits only) -> canonical source dataset.
+SOURCE_DATASETS: dict[str, str] = {
+    "siw": "siw",
+    "3dmad": "3dmad",
+    "hkbu": "hkbu", "hkbumars": "hkbu", "hkbumarsv2": "hkbu",
+    "msu": "msu", "msumfsd": "msu",
+    "3dmask": "3dmask",
+    "rose": "rose", "roseyoutu": "rose",
+    "ff": "ffpp", "ffpp": "ffpp", "faceforensics": "ffpp", "faceforensicspp": "ffpp",
+    "dfdc": "dfdc",
+    "cdf": "celebdf", "celebdf": "celebdf", "celebdfv1": "celebdf", "celebdfv2": "celebdf",
+}  # fmt: skip
 LIST_SUFFIX = re.compile(r"[_\-.](train|val|dev|test|list|intra_test|cross_test)$", re.IGNORECASE)
 
 JFSFDB_LAYOUT = """<root>/.../<video dir>/Face_01.jpg ... Face_07.jpg
@@ -78,6 +103,15 @@ def default_domain(list_name: str) -> str:
     while LIST_SUFFIX.search(stem):
         stem = LIST_SUFFIX.sub("", stem)
     return stem.lower()
+
+
+def source_dataset(relative: str) -> str | None:
+    """Canonical source dataset named by the first matching folder of ``relative``, else None."""
+    for part in relative.replace("+", "p").split("/")[:-1] or relative.split("/"):
+        name = SOURCE_DATASETS.get(re.sub(r"[^a-z0-9]", "", part.lower()))
+        if name:
+            return name
+    return None
 
 
 def _list_file(lists_dir: Path, name: str) -> Path:
@@ -112,10 +146,11 @@ def read_jfsfdb(
     domains = dict(domains or {})
 
     rows = []
+    tracker = ListEntryTracker("jfsfdb")
+    undetermined: dict[str, int] = {}
     for name, role in roles.items():
         list_path = _list_file(lists_path, name)
-        domain = domains.get(name) or domains.get(list_path.name) or default_domain(list_path.name)
-        family = task_family(domain)
+        explicit = domains.get(name) or domains.get(list_path.name)
         lines = read_text_lines(list_path)
         if not lines:
             raise DatasetLayoutError(f"jfsfdb: list file '{list_path}' holds no entries")
@@ -131,6 +166,13 @@ def read_jfsfdb(
                 "JFSFDB lists use 1 = real, 0 = attack",
             )
             relative = relative.strip("/")
+            if not tracker.admit(relative, list_path.name, number, role, token):
+                continue  # the same video, role and label listed again: kept once, counted
+            domain = explicit or source_dataset(relative)
+            if domain is None:
+                domain = default_domain(list_path.name)
+                undetermined[list_path.name] = undetermined.get(list_path.name, 0) + 1
+            family = task_family(domain)
             path = root / relative
             if not path.exists():
                 missing.append(relative)
@@ -150,4 +192,12 @@ def read_jfsfdb(
                 }
             )
         handle_missing_listed(missing, len(lines), "jfsfdb", list_path, on_missing)
-    return finish_records(rows, f"jfsfdb reader on '{root}'")
+    if undetermined:
+        warnings.warn(
+            f"jfsfdb: no folder of the video path names a known source dataset for {sum(undetermined.values())} "
+            f"record(s); their domain is the list name: {undetermined}. Name the domain of a list with "
+            f"domains={{list name: dataset}} if that is wrong (known folder names: {sorted(set(SOURCE_DATASETS))}).",
+            stacklevel=2,
+        )
+    source = f"jfsfdb reader on '{root}'"
+    return attach_report(finish_records(rows, source), tracker.report(), source)

@@ -19,6 +19,12 @@ per image as the record contract asks of image datasets; the capture folder is k
 ``sequence``; ids are ``uniattack/<path below UniAttackData/>``) or the video lists (one record per frame folder, ``media="frames"``).
 train/dev/test map to train/val/test.
 
+The released lists repeat some lines (P1 test: 7 images listed twice; P2.1: 6 in train, 1 in dev;
+P2.2: 7 in test). A line repeating an earlier one with the same split and label is kept once and
+counted in ``frame.attrs["reader_report"]`` (the index sidecar and the preprocessing report show
+the count per list); the same image in two splits or with two labels is an error naming both
+lists and line numbers.
+
 ``release="challenge"``, the anonymised challenge release (protocols p1, p2.1, p2.2)::
 
     <root>/phase1/<protocol>/{train/, dev/, train_label.txt, dev.txt}
@@ -40,7 +46,9 @@ import pandas as pd
 
 from datamodules.readers.common import (
     DatasetLayoutError,
+    ListEntryTracker,
     MissingLayoutFileError,
+    attach_report,
     check_on_missing,
     child_names,
     finish_records,
@@ -92,7 +100,14 @@ def _protocol_dir(root: Path) -> Path:
     )
 
 
-def _read_research(root: Path, protocol: str, unit: str, on_missing: str) -> list[dict]:
+def _list_key(relative: str) -> str:
+    # The same image may be written with or without the leading UniAttackData/ or ./
+    return relative.removeprefix("./").removeprefix("UniAttackData/")
+
+
+def _read_research(
+    root: Path, protocol: str, unit: str, on_missing: str, tracker: ListEntryTracker
+) -> list[dict]:
     if protocol not in RESEARCH_PROTOCOLS:
         raise ValueError(
             f"uniattack: protocol must be one of {list(RESEARCH_PROTOCOLS)} for the research release, got {protocol!r}"
@@ -120,6 +135,8 @@ def _read_research(root: Path, protocol: str, unit: str, on_missing: str) -> lis
                 "uniattack",
                 "0 live, 1 physical, 2 adversarial, 3 digital",
             )
+            if not tracker.admit(_list_key(relative), list_path.name, number, split, token):
+                continue  # an exact repeat of an earlier line: kept once, counted in the report
             resolved = _resolve(root, relative, [root])
             if resolved is None or (unit == "video") != resolved.is_dir():
                 missing.append(relative)
@@ -145,7 +162,9 @@ def _read_research(root: Path, protocol: str, unit: str, on_missing: str) -> lis
     return rows
 
 
-def _read_challenge(root: Path, protocol: str, unit: str, on_missing: str) -> list[dict]:
+def _read_challenge(
+    root: Path, protocol: str, unit: str, on_missing: str, tracker: ListEntryTracker
+) -> list[dict]:
     if protocol not in CHALLENGE_PROTOCOLS:
         raise ValueError(
             f"uniattack: protocol must be one of {list(CHALLENGE_PROTOCOLS)} for the challenge release, got {protocol!r}"
@@ -185,6 +204,8 @@ def _read_challenge(root: Path, protocol: str, unit: str, on_missing: str) -> li
             label = parse_label(
                 token, CHALLENGE_LABELS, list_path, f"line {number}", "uniattack", "0 live, 1 spoof"
             )
+            if not tracker.admit(_list_key(relative), list_path.relative_to(root), number, split, token):
+                continue
             resolved = _resolve(root, relative, [phase1, phase2, root])
             if resolved is None or not resolved.is_file():
                 missing.append(relative)
@@ -223,5 +244,7 @@ def read_uniattack(
     check_on_missing(on_missing)
     root = require_root(root, "uniattack", UNIATTACK_LAYOUT)
     read = _read_research if release == "research" else _read_challenge
-    rows = read(root, protocol, unit, on_missing)
-    return finish_records(rows, f"uniattack reader ({release}, {protocol}, {unit}) on '{root}'")
+    tracker = ListEntryTracker("uniattack")
+    rows = read(root, protocol, unit, on_missing, tracker)
+    source = f"uniattack reader ({release}, {protocol}, {unit}) on '{root}'"
+    return attach_report(finish_records(rows, source), tracker.report(), source)

@@ -12,10 +12,19 @@ or the same tree with the archives extracted (any depth below the category folde
 ``wilddeepfake/<category>/<folder path below the category>``.
 
 Archives are not read in place: if a category folder holds archives but no extracted
-sequence folders the reader stops and says so, unless ``extract_archives=True``, which
-extracts every ``<k>.tar.gz`` into ``<category>/<k>/`` (members that would escape that
-folder are refused by tarfile's ``data`` filter) and then reads the folders. When extracted
-folders exist next to archives the folders are used and the archives ignored, with a warning.
+sequence folders the reader stops and says so, unless ``extract_archives=True``. Extraction never
+writes into the dataset folder (it may be read-only on a cluster): every ``<category>/<k>.tar.gz``
+is extracted into ``<extract_dir>/<category>/<k>/`` (members that would escape that folder are
+refused by tarfile's ``data`` filter), atomically, with a marker holding the archive's size and
+modification time so a re-run skips it silently and a changed archive is extracted again. A
+category without archives (extracted by hand) is linked into ``extract_dir``, so every record's
+``path`` is relative to one folder, the *media root*: ``extract_dir`` when extracting, else
+``root``; the reader puts it in ``frame.attrs["media_root"]`` (face preprocessing reads the media
+there; ``build_index`` keeps it in its sidecar). ``extract_dir`` defaults to
+``$FACEMOE_CACHE/wilddeepfake-extracted/<hash of root>`` (``~/.cache/facemoe`` without
+``FACEMOE_CACHE``); the preprocessing command passes ``<out>/extracted`` (the prepared tree).
+Without ``extract_archives``, category folders holding both sequence folders and archives are
+read from the folders, with one warning that counts the archives left aside.
 
 Splits: the official split is train/test only. ``val_fraction`` of the train groups are
 held out as ``val``, separately for real_train and fake_train so validation holds both
@@ -25,7 +34,12 @@ face sequences of one source video never straddle train and val.
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
+import shutil
 import tarfile
+import tempfile
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,6 +48,7 @@ import pandas as pd
 
 from datamodules.readers.common import (
     IMAGE_EXTENSIONS,
+    MEDIA_ROOT,
     DatasetLayoutError,
     EmptyFolderError,
     MissingLayoutFileError,
@@ -45,6 +60,8 @@ from datamodules.readers.common import (
     require_root,
     walk_files,
 )
+
+log = logging.getLogger(__name__)
 
 # Category folder -> (label, official split).
 CATEGORIES: dict[str, tuple[int, str]] = {
@@ -88,41 +105,100 @@ def sequence_folders(category_dir: Path) -> list[Path]:
     return sorted({image.parent for image in walk_files(category_dir, IMAGE_EXTENSIONS)} - {category_dir})
 
 
-def extract_archives_into_folders(archives: Iterable[Path]) -> None:
-    """Extract each ``<k>.tar.gz`` into a sibling folder ``<k>/`` (safe ``data`` filter)."""
+def default_extract_dir(root: Path) -> Path:
+    """``$FACEMOE_CACHE/wilddeepfake-extracted/<hash of the resolved root>`` (see the docstring)."""
+    cache = Path(os.environ.get("FACEMOE_CACHE") or Path.home() / ".cache" / "facemoe").expanduser()
+    key = hashlib.sha256(root.resolve().as_posix().encode()).hexdigest()[:16]
+    return cache / "wilddeepfake-extracted" / key
+
+
+def _stamp(archive: Path) -> str:
+    stat = archive.stat()
+    return f"{stat.st_size} {stat.st_mtime_ns}\n"
+
+
+def extract_archives_into(archives: Iterable[Path], target_dir: Path) -> int:
+    """Extract each ``<k>.tar.gz`` into ``target_dir/<k>/`` unless its marker says it is done.
+
+    Each archive goes to a temporary folder that is renamed into place, then a marker
+    ``.<k>.extracted`` records the archive's size and mtime: an interrupted extraction leaves no
+    half folder behind, a re-run skips finished archives, a changed archive is extracted again.
+    Returns how many archives were extracted now.
+    """
+    target_dir.mkdir(parents=True, exist_ok=True)
+    extracted = 0
     for archive in archives:
-        target = archive.parent / _archive_stem(archive)
-        target.mkdir(exist_ok=True)
-        with tarfile.open(archive) as handle:
-            handle.extractall(target, filter="data")
+        stem = _archive_stem(archive)
+        target, marker = target_dir / stem, target_dir / f".{stem}.extracted"
+        if target.is_dir() and marker.is_file() and marker.read_text() == _stamp(archive):
+            continue
+        temporary = Path(tempfile.mkdtemp(prefix=f".{stem}.", dir=target_dir))
+        try:
+            with tarfile.open(archive) as handle:
+                handle.extractall(temporary, filter="data")
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(temporary, target)
+        finally:
+            if temporary.exists():
+                shutil.rmtree(temporary)
+        marker.write_text(_stamp(archive))
+        extracted += 1
+    return extracted
+
+
+def _link_category(folder: Path, link: Path) -> None:
+    """Make ``link`` point at a category folder extracted by hand inside the dataset."""
+    link.parent.mkdir(parents=True, exist_ok=True)
+    if link.is_symlink() and Path(os.readlink(link)) == folder.resolve():
+        return
+    if link.is_symlink():
+        link.unlink()
+    elif link.exists():
+        shutil.rmtree(link)  # archives of this category were extracted here before; now folders exist
+    link.symlink_to(folder.resolve(), target_is_directory=True)
 
 
 def read_wilddeepfake(
-    root: Path, *, val_fraction: float = 0.1, extract_archives: bool = False
+    root: Path,
+    *,
+    val_fraction: float = 0.1,
+    extract_archives: bool = False,
+    extract_dir: Path | str | None = None,
 ) -> pd.DataFrame:
     """WildDeepfake face sequences; see the module docstring for layout, archives and splits."""
     root = require_root(root, "wilddeepfake", WILDDEEPFAKE_LAYOUT)
     categories = _category_folders(root)
+    media_root = root
+    if extract_archives:
+        media_root = Path(extract_dir).expanduser() if extract_dir else default_extract_dir(root)
+        media_root.mkdir(parents=True, exist_ok=True)
+    elif extract_dir is not None:
+        raise ValueError("wilddeepfake: extract_dir is only used with extract_archives=True")
     rows = []
+    ignored: dict[str, int] = {}
+    extracted_now = 0
     for category, folder in categories.items():
         label, split = CATEGORIES[category]
         sequences = sequence_folders(folder)
         archives = _archives(folder)
-        if not sequences and archives:
-            if not extract_archives:
-                raise DatasetLayoutError(
-                    f"wilddeepfake: '{folder}' holds {len(archives)} archive(s) (e.g. {archives[0].name}) but no "
-                    "extracted sequence folders. Extract them (tar -xzf <k>.tar.gz -C <k>/) or pass "
-                    "extract_archives=True to extract each into a folder of the same name."
-                )
-            extract_archives_into_folders(archives)
+        if extract_archives:
+            target = media_root / category
+            if archives:
+                extracted_now += extract_archives_into(archives, target)
+            elif sequences:
+                _link_category(folder, target)
+            folder = target
             sequences = sequence_folders(folder)
-        elif sequences and archives:
-            warnings.warn(
-                f"wilddeepfake: '{folder}' holds extracted sequence folders and {len(archives)} archive(s); "
-                "the folders are read and the archives ignored (delete or extract them if that is not intended).",
-                stacklevel=2,
+        elif not sequences and archives:
+            raise DatasetLayoutError(
+                f"wilddeepfake: '{folder}' holds {len(archives)} archive(s) (e.g. {archives[0].name}) but no "
+                "extracted sequence folders. Extract them (tar -xzf <k>.tar.gz -C <k>/) or pass "
+                "extract_archives=True to extract them outside the dataset folder (the preprocessing "
+                "command extracts into <out>/extracted)."
             )
+        elif sequences and archives:
+            ignored[str(folder)] = len(archives)
         if not sequences:
             raise EmptyFolderError(
                 f"wilddeepfake: '{folder}' holds no folders of {'/'.join(IMAGE_EXTENSIONS)} images and no archives; "
@@ -132,7 +208,7 @@ def read_wilddeepfake(
             inside = relative_posix(sequence, folder)
             rows.append(
                 {
-                    "path": relative_posix(sequence, root),
+                    "path": f"{category}/{inside}" if extract_archives else relative_posix(sequence, root),
                     "label": label,
                     "domain": "wilddeepfake",
                     "type": "fake" if label else "real",
@@ -151,4 +227,17 @@ def read_wilddeepfake(
         if row["split"] == "train" and row["group"] in held_out:
             row["split"] = "val"
         row["source_group"] = row.pop("group")
-    return finish_records(rows, f"wilddeepfake reader on '{root}'")
+    if ignored:
+        # One warning for the whole dataset (not one per category and run).
+        warnings.warn(
+            f"wilddeepfake: {sum(ignored.values())} archive(s) are left aside because their category folders "
+            f"also hold extracted sequence folders, which are read instead: {ignored}. Delete the archives, or "
+            "pass extract_archives=True to read the archives' content.",
+            stacklevel=2,
+        )
+    if extracted_now:
+        log.info("wilddeepfake: extracted %d archive(s) into '%s'", extracted_now, media_root)
+    frame = finish_records(rows, f"wilddeepfake reader on '{root}'")
+    if extract_archives:
+        frame.attrs[MEDIA_ROOT] = str(media_root)
+    return frame
