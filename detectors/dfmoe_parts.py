@@ -21,7 +21,12 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from detectors.backbones.input_statistics import InputRenormalization, Statistics, input_statistics, pretrained_statistics
+from detectors.backbones.input_statistics import (
+    InputRenormalization,
+    Statistics,
+    input_statistics,
+    pretrained_statistics,
+)
 from detectors.backbones.timm_backbone import create_timm_backbone
 from losses.domain_prototypes import DomainPrototypes
 

@@ -331,9 +331,9 @@ def test_consistency_loss_is_the_per_sample_squared_distance_summed_over_dimensi
 def test_every_expert_of_every_table_row_and_every_gate_resolves_to_pretrained_weights(tmp_path):
     """Paper scale, no download: each timm name (with its default tag) has a pretrained config with a
     weight source (hub id or URL), for all 6 experts of Table 6 and the 3 gates of Table 4."""
+    from conftest import compose
     from timm.models import get_pretrained_cfg
 
-    from conftest import compose
     from detectors.dfmoe import DEFAULT_EXPERT_POOL
     from sweeps.tables import TABLES
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from torch import nn
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models.vgg import VGG
+from torch import nn
 
 TINY_VGG_NAME = "facemoe_test_vgg"
 # Channels per convolution, "M" = 2x2 max-pool: VGG-11's pattern (1-1-2-2-2 convolutions per stage),
