@@ -375,3 +375,19 @@ def test_each_part_reads_the_statistics_its_weights_were_trained_with():
     assert part_renormalization(Part(), NORMALIZATION["imagenet"], "input").identity
     model = tiny_dfmoe(num_experts=2)  # tiny stand-ins declare ImageNet statistics: identity at demo scale
     assert model.gate.renormalize.identity and all(e.renormalize.identity for e in model.experts)
+
+
+def test_docs_name_dfmoe_keys_that_exist_and_the_entropy_loss_cites_eq_11():
+    import re
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from losses.expert_entropy import expert_usage_entropy
+
+    repo = Path(__file__).resolve().parent.parent
+    keys = set(OmegaConf.load(repo / "conf" / "detector" / "dfmoe.yaml"))
+    line = next(text for text in (repo / "docs" / "BENCHMARKS.md").read_text().splitlines() if "DFMoE's experts and gate" in text)
+    named = re.findall(r"`([a-z_]+)`", line)
+    assert named and set(named) <= keys, f"BENCHMARKS.md names {named}; dfmoe.yaml has no {sorted(set(named) - keys)}"
+    assert "Eq. 11" in expert_usage_entropy.__doc__ and "Eq. 12" not in expert_usage_entropy.__doc__
