@@ -285,6 +285,29 @@ def test_dfmoe_learns_on_the_embedded_data(tmp_path, synthetic_root):
     assert val_auc >= DEMO_VAL_AUC and aucs["ffpp"] >= DEMO_FFPP_AUC, (val_auc, aucs)
 
 
+# The demo recipe of experiment=dfmoe_ffpp as a user types it (lr 2e-3, warm-up + cosine, 20 epochs):
+# measured seed 0, FF++ test frame AUC 0.822 (FF-DF 0.962, F2F 0.816, FS 0.715, NT 0.793), validation 0.872
+# (docs/CNN_METHODS.md, "Demo scale"); before the recipe 0.614 / 0.779. The goal of 0.90 is not reached.
+DEMO_RECIPE_FFPP_AUC = 0.75
+DEMO_RECIPE_VAL_AUC = 0.80
+
+
+@pytest.mark.slow
+def test_dfmoe_ffpp_demo_recipe_learns_the_embedded_ffpp(tmp_path, synthetic_root):
+    from conftest import compose
+
+    from engine.pipeline import run
+    from evaluation.results import load_results
+
+    run(compose(["experiment=dfmoe_ffpp", "scale=demo"], tmp_path, synthetic_root))
+    results = load_results(tmp_path / "results.json")
+    val_auc = results["validation"]["metrics"]["frame"]["auc"]
+    ffpp_auc = results["tests"]["ffpp"]["frame"]["auc"]
+    print("validation", round(val_auc, 4), "ffpp", round(ffpp_auc, 4))
+    assert results["config"]["trainer"]["max_epochs"] == 20
+    assert val_auc >= DEMO_RECIPE_VAL_AUC and ffpp_auc >= DEMO_RECIPE_FFPP_AUC, (val_auc, ffpp_auc)
+
+
 # --------------------------------------------------------------------------- fidelity (issue 15)
 
 
