@@ -9,7 +9,6 @@ tests/test_dfmoe.py.
 from __future__ import annotations
 
 import pytest
-
 from conftest import compose
 
 # Measured seed 0 (frame AUC): baseline_multidomain FF++ 0.945 / validation 0.942 (held-out DFDC 0.887,
