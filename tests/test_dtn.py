@@ -200,7 +200,7 @@ def test_dtn_errors_name_the_value():
     with pytest.raises(ValueError, match="ctc_space='logits'"):
         tiny_dtn(ctc_space="logits")
     with pytest.raises(ValueError, match="no tiny stand-in"):
-        tiny_dtn(backbone="vgg16")
+        tiny_dtn(backbone="densenet121")  # vgg* now has one (the tiny VGG)
     with pytest.raises(ValueError, match="moe_mode|mode='soft'"):
         tiny_dtn(moe_mode="soft")
     with pytest.raises(FileNotFoundError, match="teacher checkpoint"):
