@@ -6,7 +6,9 @@ EfficientNet experts run on each sample -> projection to ``feature_dim`` -> fusi
 
 Auxiliary losses (unweighted here; weights in ``aux_loss_weights``, the paper's 0.1 / 0.1 / 0.05):
 ``expert_param_penalty`` (Eq. 10), ``expert_entropy`` (Eq. 11, as minus the entropy of the batch-mean
-routing so that minimising it spreads load, see docs/MOE.md) and ``augmentation_consistency`` (Eq. 12).
+routing so that minimising it spreads load, see docs/MOE.md) and ``augmentation_consistency`` (Eq. 12, the per-sample squared distance summed over dimensions, averaged over
+the augmented samples). The augmentation changes fake samples only (``augmentation_target: fake``);
+every pretrained part reads the input in its own weights' statistics (``part_normalization``).
 """
 
 from __future__ import annotations
@@ -33,10 +35,14 @@ from losses.expert_parameter_penalty import expert_parameter_penalty
 from losses.feature_consistency import feature_consistency_loss
 
 # The experts in order; the first ``num_experts`` are used. The paper's five are B1..B5; B6 is the sixth
-# for Table 6's six-expert row (the paper does not say which network it added).
-DEFAULT_EXPERT_POOL: tuple[str, ...] = tuple(f"efficientnet_b{i}" for i in range(1, 7))
+# for Table 6's six-expert row (the paper does not say which network it added). timm has weights for
+# B6 only as the TensorFlow port ``tf_efficientnet_b6`` (``efficientnet_b6`` has none).
+DEFAULT_EXPERT_POOL: tuple[str, ...] = (*(f"efficientnet_b{i}" for i in range(1, 6)), "tf_efficientnet_b6")
 EXPERT_SIZE_MEASURES: tuple[str, ...] = ("hidden_dim", "parameters")
 CENTRE_KEYS: tuple[str, ...] = ("type", "domain")
+# Which samples the adaptive augmentation changes: "fake" (the paper: forgery features, Eq. 6 / Fig. 1)
+# or "all" (real faces too, with a centre of their own: an ablation).
+AUGMENTATION_TARGETS: tuple[str, ...] = ("fake", "all")
 # What DFMoE shrinks at size=tiny (the timm gate and experts shrink themselves).
 DFMOE_TINY_SIZES: dict[str, int] = {"feature_dim": 64, "gate_scale_dim": 16, "gate_hidden_dim": 32}
 
@@ -70,12 +76,14 @@ class DFMoE(BaseDetector):
         stretch_alpha_max: float = 1.0,
         perturb_beta: float = 0.2,
         augmentation_score_floor: float = 0.05,
+        augmentation_target: str = "fake",
         centre_key: str = "type",
         num_centres: int = 16,
         centre_momentum: float = 0.1,
         expert_size_measure: str = "hidden_dim",
         entropy_divide_by_num_experts: bool = True,
-        consistency_reduction: str = "mean",
+        consistency_reduction: str = "sum",
+        part_normalization: str = "pretrained",
         tiny_sizes: Mapping[str, int] | None = None,
         **base_kwargs,
     ) -> None:
@@ -91,6 +99,8 @@ class DFMoE(BaseDetector):
             raise ValueError(f"DFMoE: expert_size_measure={expert_size_measure!r}, expected one of {EXPERT_SIZE_MEASURES}")
         if centre_key not in CENTRE_KEYS:
             raise ValueError(f"DFMoE: centre_key={centre_key!r}, expected one of {CENTRE_KEYS} (a batch key)")
+        if augmentation_target not in AUGMENTATION_TARGETS:
+            raise ValueError(f"DFMoE: augmentation_target={augmentation_target!r}, expected one of {AUGMENTATION_TARGETS}")
         if fusion not in ("weighted", "max", "mean"):
             raise ValueError(f"DFMoE: fusion={fusion!r}, expected weighted, max or mean")
         if size == "tiny":
@@ -103,7 +113,11 @@ class DFMoE(BaseDetector):
         self.centre_key = centre_key
         self.entropy_divide_by_num_experts = entropy_divide_by_num_experts
         self.consistency_reduction = consistency_reduction
-        self.gate = MultiScaleGate(gate_backbone, pretrained, size, gate_out_indices, gate_frozen_scales, gate_scale_dim)
+        self.augmentation_target = augmentation_target
+        self.gate = MultiScaleGate(
+            gate_backbone, pretrained, size, gate_out_indices, gate_frozen_scales, gate_scale_dim, self.normalization,
+            part_normalization,
+        )
         self.router = TopKRouter(
             self.gate.output_dim, num_experts, top_k, noisy_gating=noisy_gating, gate_input="external", hidden_dim=gate_hidden_dim
         )
@@ -111,7 +125,8 @@ class DFMoE(BaseDetector):
         if len(expert_weights) < num_experts:
             raise ValueError(f"DFMoE: expert_pretrained lists {len(expert_weights)} values for {num_experts} experts")
         self.experts = nn.ModuleList(
-            ProjectedExpert(name, weights, size, feature_dim) for name, weights in zip(expert_pool[:num_experts], expert_weights)
+            ProjectedExpert(name, weights, size, feature_dim, self.normalization, part_normalization)
+            for name, weights in zip(expert_pool[:num_experts], expert_weights)
         )
         sizes = [
             float(e.hidden_dim if expert_size_measure == "hidden_dim" else e.num_parameters()) for e in self.experts
@@ -137,8 +152,15 @@ class DFMoE(BaseDetector):
             aux["expert_param_penalty"] = expert_parameter_penalty(routing.probs, self.expert_sizes)
             aux["expert_entropy"] = negative_expert_usage_entropy(routing.probs, self.entropy_divide_by_num_experts)
             if self.augmentation is not None and self.training:
-                augmented, _ = self.augmentation(fused, slot_features, routing.weights, routing.probs, batch[self.centre_key])
-                aux["augmentation_consistency"] = feature_consistency_loss(fused, augmented, self.consistency_reduction)
+                targets = batch["label"].bool() if self.augmentation_target == "fake" else None
+                augmented, chosen = self.augmentation(
+                    fused, slot_features, routing.weights, routing.probs, batch[self.centre_key], targets
+                )
+                # Eq. 12 over the augmented samples (0 for a batch without one).
+                changed = chosen >= 0
+                aux["augmentation_consistency"] = feature_consistency_loss(
+                    fused[changed], augmented[changed], self.consistency_reduction
+                )
                 classifier_input = augmented
         logits = self.classifier(classifier_input).squeeze(1)
         return DetectorOutput(logits=logits, features=fused, aux_losses=aux, routing={"experts": routing})

@@ -21,6 +21,12 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from detectors.backbones.input_statistics import (
+    InputRenormalization,
+    Statistics,
+    input_statistics,
+    pretrained_statistics,
+)
 from detectors.backbones.timm_backbone import create_timm_backbone
 from losses.domain_prototypes import DomainPrototypes
 
@@ -28,6 +34,16 @@ FusionMode = Literal["weighted", "max", "mean"]
 FUSION_MODES: tuple[str, ...] = get_args(FusionMode)
 Strategy = Literal["stretch", "perturb", "cross_expert"]
 STRATEGIES: tuple[str, ...] = get_args(Strategy)
+# What each pretrained part reads: "pretrained" = the input re-mapped to the statistics its own weights
+# were trained with (timm pretrained_cfg); "input" = the data pipeline's normalisation unchanged.
+PART_NORMALIZATIONS: tuple[str, ...] = ("pretrained", "input")
+
+
+def part_renormalization(model: nn.Module, input_stats: Statistics, mode: str) -> InputRenormalization:
+    """The map from the data's normalisation to what ``model`` expects (``mode``: PART_NORMALIZATIONS)."""
+    if mode not in PART_NORMALIZATIONS:
+        raise ValueError(f"part_normalization={mode!r}, expected one of {PART_NORMALIZATIONS}")
+    return InputRenormalization(input_stats, pretrained_statistics(model) if mode == "pretrained" else input_stats)
 
 
 def parameters_feeding_output(model: nn.Module, output_position: int, probe_size: int = 64) -> set[str]:
@@ -54,7 +70,8 @@ def parameters_feeding_output(model: nn.Module, output_position: int, probe_size
 class MultiScaleGate(nn.Module):
     """Eq. 1-2: scales ``F_s`` of a ``features_only`` backbone at ``out_indices``; scale s is averaged over
     its positions and mapped by ``MLP_s`` (Linear + GELU) to ``scale_dim``; the output ``(B, S * scale_dim)``
-    is the gate descriptor. The layers producing the first ``frozen_scales`` returned scales are frozen
+    is the gate descriptor. The input is first re-mapped from the data's normalisation to the statistics the
+backbone's weights were trained with (``part_normalization``). The layers producing the first ``frozen_scales`` returned scales are frozen
     ("early layers frozen"), and their BatchNorms stay in eval mode (no statistics drift)."""
 
     def __init__(
@@ -65,6 +82,8 @@ class MultiScaleGate(nn.Module):
         out_indices: Sequence[int] = (1, 2, 3, 4),
         frozen_scales: int = 1,
         scale_dim: int = 128,
+        input_normalization: str = "imagenet",
+        part_normalization: str = "pretrained",
     ) -> None:
         super().__init__()
         out_indices = tuple(int(i) for i in out_indices)
@@ -73,6 +92,7 @@ class MultiScaleGate(nn.Module):
                 f"MultiScaleGate: frozen_scales={frozen_scales} must be in [0, {len(out_indices)}] (number of gate scales)"
             )
         self.backbone = create_timm_backbone(backbone, pretrained=pretrained, size=size, features_only=True, out_indices=out_indices)
+        self.renormalize = part_renormalization(self.backbone, input_statistics(input_normalization), part_normalization)
         channels = self.backbone.feature_info.channels()
         self.scale_mlps = nn.ModuleList(nn.Sequential(nn.Linear(c, scale_dim), nn.GELU()) for c in channels)
         self.output_dim = scale_dim * len(channels)
@@ -95,18 +115,28 @@ class MultiScaleGate(nn.Module):
         return self
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        scales = self.backbone(images)
+        scales = self.backbone(self.renormalize(images))
         return torch.cat([mlp(scale.mean(dim=(2, 3))) for mlp, scale in zip(self.scale_mlps, scales)], dim=1)
 
 
 class ProjectedExpert(nn.Module):
     """One expert of the heterogeneous bank: a timm classifier-free backbone (pooled features of width
-    ``hidden_dim``, e.g. 1280 for EfficientNet-B1, 2048 for B5) and a linear projection to ``feature_dim``."""
+    ``hidden_dim``, e.g. 1280 for EfficientNet-B1, 2048 for B5) and a linear projection to ``feature_dim``;
+    like the gate, it reads the input in its own weights' statistics (``part_normalization``)."""
 
-    def __init__(self, backbone: str, pretrained: object = None, size: str = "paper", feature_dim: int = 512) -> None:
+    def __init__(
+        self,
+        backbone: str,
+        pretrained: object = None,
+        size: str = "paper",
+        feature_dim: int = 512,
+        input_normalization: str = "imagenet",
+        part_normalization: str = "pretrained",
+    ) -> None:
         super().__init__()
         self.name = backbone
         self.backbone = create_timm_backbone(backbone, pretrained=pretrained, size=size, num_classes=0)
+        self.renormalize = part_renormalization(self.backbone, input_statistics(input_normalization), part_normalization)
         self.hidden_dim = int(self.backbone.num_features)
         self.projection = nn.Linear(self.hidden_dim, feature_dim)
 
@@ -114,7 +144,7 @@ class ProjectedExpert(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.projection(self.backbone(images))
+        return self.projection(self.backbone(self.renormalize(images)))
 
 
 def fuse_expert_features(slot_features: torch.Tensor, weights: torch.Tensor, mode: FusionMode = "weighted") -> torch.Tensor:
@@ -232,13 +262,20 @@ class AdaptiveFeatureAugmentation(nn.Module):
         slot_weights: torch.Tensor,
         gate_probs: torch.Tensor,
         centre_ids: torch.Tensor,
+        targets: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Returns ``(augmented (B, D), chosen strategy index (B,) into self.strategies)``."""
+        """Returns ``(augmented (B, D), chosen strategy index (B,) into self.strategies, -1 where not
+        augmented)``. ``targets`` (B,) bool: which samples are augmented (default all); the others pass
+        through unchanged (DFMoE augments forgery features only, Eq. 6 / Fig. 1)."""
         weight = self.adaptive_weight(fused, gate_probs).to(fused.dtype).unsqueeze(1)
         if self.training:
             self.centres.update(fused.detach().float(), centre_ids)
         probabilities = self.strategy_probabilities(weight.squeeze(1), slot_weights)
         chosen = torch.multinomial(probabilities, 1).squeeze(1)
+        if targets is not None:
+            if targets.shape != chosen.shape:
+                raise ValueError(f"AdaptiveFeatureAugmentation: targets {tuple(targets.shape)} for a batch of {chosen.shape[0]}")
+            chosen = torch.where(targets.to(chosen.device).bool(), chosen, torch.full_like(chosen, -1))
         augmented = fused
         for index, strategy in enumerate(self.strategies):
             mask = (chosen == index).unsqueeze(1)

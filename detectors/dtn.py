@@ -37,6 +37,10 @@ from losses.contrastive_center import ContrastiveCenterLoss
 from losses.distillation import as_two_class_logits, knowledge_distillation_loss
 
 CTC_SPACES: tuple[str, ...] = ("probabilities", "features", "none")
+# How a student of the self-distillation chain starts: "fresh" (random init / pretrained backbone, the
+# generation's own seed) or "teacher" (a copy of the teacher's weights). docs/CNN_METHODS.md says why
+# fresh is the default.
+STUDENT_INITS: tuple[str, ...] = ("fresh", "teacher")
 # What DTN shrinks at size=tiny (the timm backbone shrinks itself); depth and counts stay as configured.
 DTN_TINY_SIZES: dict[str, int] = {"embed_dim": 64, "num_heads": 4, "expert_hidden_channels": 16}
 
@@ -77,9 +81,12 @@ class SelfDistillationMixin:
         ctc_delta: float = 1.0,
         kd_temperature: float = 4.0,
         teacher_checkpoint: str | None = None,
+        student_init: str = "fresh",
     ) -> None:
         if ctc_space not in CTC_SPACES:
             raise ValueError(f"{type(self).__name__}: ctc_space={ctc_space!r}, expected one of {CTC_SPACES}")
+        if student_init not in STUDENT_INITS:
+            raise ValueError(f"{type(self).__name__}: student_init={student_init!r}, expected one of {STUDENT_INITS}")
         if task_loss_weight <= 0:
             raise ValueError(f"{type(self).__name__}: task_loss_weight must be > 0, got {task_loss_weight}")
         self.task_loss_weight = float(task_loss_weight)
@@ -94,8 +101,13 @@ class SelfDistillationMixin:
         self.teacher_checkpoint = teacher_checkpoint
         if teacher_checkpoint:
             teacher = make_twin()
-            teacher.load_state_dict(load_state_dict_from_checkpoint(teacher_checkpoint), strict=True)
+            teacher_state = load_state_dict_from_checkpoint(teacher_checkpoint)
+            teacher.load_state_dict(teacher_state, strict=True)
             self.set_teacher(teacher)
+            if student_init == "teacher":
+                # The warm-start reading of "the previously trained DTN ... is also taken as the student":
+                # the student starts from the teacher's weights (a resumed run then loads its own last.ckpt).
+                self.load_state_dict(teacher_state, strict=True)  # type: ignore[attr-defined]
 
     @property
     def teacher(self) -> nn.Module | None:
@@ -157,7 +169,7 @@ class DTN(SelfDistillationMixin, BaseDetector):
 
     def __init__(
         self,
-        backbone: str = "resnet34",
+        backbone: str = "vgg11",
         pretrained: object = None,
         size: str = "paper",
         backbone_out_index: int = -1,
@@ -183,6 +195,7 @@ class DTN(SelfDistillationMixin, BaseDetector):
         kd_temperature: float = 4.0,
         task_loss_weight: float = 1.0,
         teacher_checkpoint: str | None = None,
+        student_init: str = "fresh",
         tiny_sizes: Mapping[str, int] | None = None,
         **base_kwargs,
     ) -> None:
@@ -223,7 +236,7 @@ class DTN(SelfDistillationMixin, BaseDetector):
         self.embed_dim = embed_dim
         self.init_self_distillation(
             _twin_factory(type(self), arguments), embed_dim, task_loss_weight, ctc_space, ctc_delta,
-            kd_temperature, teacher_checkpoint,
+            kd_temperature, teacher_checkpoint, student_init,
         )
 
     def _feature_grid(self) -> tuple[int, int]:
@@ -270,13 +283,14 @@ class DistilledTimmDetector(SelfDistillationMixin, TimmDetector):
         kd_temperature: float = 4.0,
         task_loss_weight: float = 1.0,
         teacher_checkpoint: str | None = None,
+        student_init: str = "fresh",
         **base_kwargs,
     ) -> None:
         arguments = _constructor_arguments(locals())
         super().__init__(backbone=backbone, pretrained=pretrained, size=size, drop_rate=drop_rate, **base_kwargs)
         self.init_self_distillation(
             _twin_factory(type(self), arguments), self.backbone.num_features, task_loss_weight, ctc_space,
-            ctc_delta, kd_temperature, teacher_checkpoint,
+            ctc_delta, kd_temperature, teacher_checkpoint, student_init,
         )
 
     def forward(self, images: torch.Tensor, batch: Mapping[str, torch.Tensor] | None = None) -> DetectorOutput:

@@ -5,7 +5,8 @@
 * :class:`AttentionExpert` / :class:`NoisyAttentionMoE` -- Eq. 10-12: N experts (two 3x3 convolutions and a
   sigmoid) each turn the perturbed map into a 1-channel attention map; MAS scales map i by
   ``sigmoid(s_i)``; the maps are max-pooled over experts and multiply the (clean) feature map.
-  ``mode="vanilla"`` is the comparison of Table 7: a softmax gate on the pooled map weights the experts.
+  ``mode="vanilla"`` is the comparison of Table 7: a softmax gate on the pooled map weights the experts,
+  without noise and without MAS scaling.
 * :class:`ScaledMultiHeadSelfAttention` (S-MHSA, Eq. 16-22), :class:`LocallyEnhancedBlock` (Eq. 15-24) and
   :class:`LocallyEnhancedViT` (LEVT, Eq. 13-14): a transformer on the feature map's positions with
   BatchNorm, MAS per head, a depthwise-convolution local connection (LC) and a 1x1-convolution MLP.
@@ -113,7 +114,8 @@ class NoisyAttentionMoE(nn.Module):
     ``mode="noisy_max"`` (the paper's): each expert reads its own perturbed copy of the map (training
     only); with ``expert_scaling`` (MAS) map i is scaled by ``sigmoid(s_i)``; ``A`` = max over experts;
     output ``F * A`` on the clean map. ``mode="vanilla"`` (Table 7's "vanilla MoE"): ``A`` = sum of the
-    expert maps weighted by a softmax gate on the pooled map (the shared :class:`DenseRouter`).
+    expert maps weighted by a softmax gate on the pooled map (the shared :class:`DenseRouter`), with no
+    perturbation and no expert scaling (both are what DTN adds to a vanilla MoE).
     ``forward`` returns ``(F * A, expert maps (B, N, H, W), routing or None)`` (routing for ``vanilla``).
     """
 
@@ -135,9 +137,13 @@ class NoisyAttentionMoE(nn.Module):
         self.mode = mode
         self.num_experts = num_experts
         self.experts = nn.ModuleList(AttentionExpert(channels, hidden_channels) for _ in range(num_experts))
-        self.perturbation = perturbation if perturbation is not None else FeaturePerturbation("none")
-        self.expert_scaling = MultiAttentionScaling(num_experts, scaling_init_logit) if expert_scaling else None
-        self.gate = DenseRouter(channels, num_experts, gate_input="external") if mode == "vanilla" else None
+        vanilla = mode == "vanilla"
+        # Vanilla MoE (Table 7) has neither of DTN's additions: no random noise on the experts' input and no
+        # sigma(s_i) scaling of their maps ("unlike vanilla MoE ..., our MoE introduces the random Gaussian
+        # noise"), whatever perturbation / expert_scaling say.
+        self.perturbation = FeaturePerturbation("none") if vanilla or perturbation is None else perturbation
+        self.expert_scaling = MultiAttentionScaling(num_experts, scaling_init_logit) if expert_scaling and not vanilla else None
+        self.gate = DenseRouter(channels, num_experts, gate_input="external") if vanilla else None
 
     def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, RoutingInfo | None]:
         # Independent perturbations per expert ("respectively", Eq. 10): the experts see different noise.

@@ -37,15 +37,24 @@ import numpy as np
 import pandas as pd
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
+from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.transforms.v2.functional import to_pil_image
 
-from datamodules.frame_dataset import FrameTable
+from datamodules.frame_dataset import FrameTable, load_rgb, video_groups
 from datamodules.transforms import build_transform
 from evaluation.metrics import METRIC_NAMES, all_metrics
 from evaluation.plots import curve, plot_robustness  # noqa: F401  (curve: part of this module's API)
 from evaluation.results import RESULTS_FILE_NAME, atomic_write_json, git_commit, load_results
-from evaluation.robustness import CORRUPTIONS, SEVERITIES, CorruptImage, CorruptionError, corruption_parameter
+from evaluation.robustness import (
+    CORRUPTIONS,
+    SEVERITIES,
+    VIDEO_CORRUPTIONS,
+    CorruptImage,
+    CorruptionError,
+    corrupt_video,
+    corruption_parameter,
+)
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +178,28 @@ def score_frames(
     return scores
 
 
+def corrupted_videos(
+    frames: pd.DataFrame,
+    corruption: str,
+    severity: int,
+    levels: Mapping[str, Sequence[float]] | None,
+    directory: Path,
+) -> pd.DataFrame:
+    """``frames`` with ``file`` pointing at PNG copies in ``directory`` after a video corruption: the
+    frames of each video (those of the test set, in frame order) are corrupted together as one clip."""
+    table = frames.copy()
+    files = table["file"].astype(str).to_numpy().copy()
+    for number, rows in enumerate(video_groups(frames)):
+        positions = [frames.index.get_loc(row) for row in rows]
+        clip = [np.asarray(load_rgb(files[p]), dtype=np.uint8) for p in positions]
+        for frame_number, (position, image) in enumerate(zip(positions, corrupt_video(clip, corruption, severity, levels))):
+            target = directory / f"{number:06d}_{frame_number:04d}.png"
+            Image.fromarray(image).save(target)
+            files[position] = str(target)
+    table["file"] = files
+    return table
+
+
 def evaluate_corruptions(
     model: torch.nn.Module,
     eval_sets: Mapping[str, pd.DataFrame],
@@ -192,8 +223,13 @@ def evaluate_corruptions(
         for corruption in settings.corruptions:
             points = {"0": clean}
             for severity in settings.ordered_severities[1:]:
-                corrupted = _CorruptThenTransform(CorruptImage(corruption, severity, settings.seed, settings.levels), base)
-                points[str(severity)] = _set_metrics(model, frames, corrupted, settings, device, threshold, set_name)
+                if corruption in VIDEO_CORRUPTIONS:
+                    with tempfile.TemporaryDirectory(prefix="facemoe-video-corruption-") as directory:
+                        encoded = corrupted_videos(frames, corruption, severity, settings.levels, Path(directory))
+                        points[str(severity)] = _set_metrics(model, encoded, base, settings, device, threshold, set_name)
+                else:
+                    corrupted = _CorruptThenTransform(CorruptImage(corruption, severity, settings.seed, settings.levels), base)
+                    points[str(severity)] = _set_metrics(model, frames, corrupted, settings, device, threshold, set_name)
                 log.info("%s %s severity %d: frame AUC %.4f", set_name, corruption, severity, points[str(severity)]["frame"]["auc"])
             metrics[set_name][corruption] = points
     return metrics

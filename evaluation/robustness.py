@@ -17,6 +17,11 @@ gaussian_blur    GB: k x k Gaussian, sigma = k / 6       7, 9, 13, 17, 21       
 pixelation       "JPEG" in DF's code: down-scale by p,   2, 3, 4, 5, 6                     larger
                  up-scale back (bilinear)
 h264             VC: H.264 (x264) constant rate factor   30, 32, 35, 38, 40                larger
+                 (each frame a one-frame stream)
+h264_video       VC on the frames of a video, encoded    30, 32, 35, 38, 40                larger
+                 as one stream (DTN Fig. 5)
+uniform_noise    GNC with uniform instead of Gaussian    0.001, 0.002, 0.005, 0.01, 0.05   larger
+                 noise of the same variance (DTN Fig. 5)
 jpeg             not in DF-1.0: JPEG quality             90, 70, 50, 30, 10                smaller
 ===============  =====================================  ================================  ==========
 
@@ -38,7 +43,16 @@ Details and deliberate differences:
 * h264: DF re-encodes whole videos with ffmpeg ``-crf p``. Frames are scored one at a time here,
   so each frame is encoded as a one-frame H.264 stream (an intra frame, yuv420p, x264 preset
   medium) at CRF p and decoded back: the degradation of the key frames of such a video.
-* Random corruptions (block_wise, gaussian_noise) draw from a generator seeded by the image
+* h264_video: the frames of one video that are scored (a test set's evaluation frames of that
+  video, in frame order) are encoded together as one H.264 stream (libx264 through PyAV, yuv420p,
+  preset medium, CRF p, 25 fps, x264's default GOP: one key frame then predicted frames) and decoded
+  back, so predicted frames carry the inter-frame coding loss that DF re-encoding gives. The frames are
+  padded (edge replication) to the video's largest frame and cropped back. It needs a whole video:
+  :func:`corrupt_video`, used by ``engine.robustness`` for names in :data:`VIDEO_CORRUPTIONS`.
+* uniform_noise: DTN replaces the Gaussian noise of DF-1.0 by uniform noise ("as Gaussian noise has
+  been used in the MoE module"); here U(-a, a) with a = sqrt(3) x the standard deviation of
+  gaussian_noise at the same level, so both have the same variance at every severity.
+* Random corruptions (block_wise, gaussian_noise, uniform_noise) draw from a generator seeded by the image
   content and ``seed``, not by the severity: every model sees the same corrupted pixels, and the
   blocks / noise of severity s are contained in (scaled up to) those of severity s + 1, so the
   damage grows monotonically with severity.
@@ -84,9 +98,19 @@ CORRUPTIONS: dict[str, CorruptionSpec] = {
         ),
         CorruptionSpec("pixelation", "Pixelation", "down-scaling factor", (2, 3, 4, 5, 6), "DF-1.0 'JPEG' (pixelation)"),
         CorruptionSpec("h264", "H.264 compression", "x264 constant rate factor", (30, 32, 35, 38, 40), "DF-1.0 VC"),
+        CorruptionSpec(
+            "h264_video", "H.264 video compression", "x264 constant rate factor", (30, 32, 35, 38, 40),
+            "DF-1.0 VC on the frames of a video (DTN Fig. 5)",
+        ),
+        CorruptionSpec(
+            "uniform_noise", "Uniform noise", "noise variance (YCbCr)", (0.001, 0.002, 0.005, 0.01, 0.05),
+            "DF-1.0 GNC with uniform noise (DTN Fig. 5)",
+        ),
     )
 }
 """Every corruption, by name, in the order the figures show them."""
+VIDEO_CORRUPTIONS: frozenset[str] = frozenset({"h264_video"})
+"""Corruptions of a whole video (:func:`corrupt_video`), not of one image."""
 
 # Full-range BT.601 (JFIF) RGB <-> YCbCr, the conversion JPEG and OpenCV's YCrCb use.
 _RGB_TO_YCBCR = np.array(
@@ -126,15 +150,32 @@ def corrupt(
     and the same for every model; ``levels`` maps corruption names to 5 custom parameters.
     """
     _spec(name)
-    if not isinstance(severity, int | np.integer) or not 0 <= int(severity) <= len(SEVERITIES):
-        raise CorruptionError(f"corruption {name!r}: severity {severity!r} must be an integer in 0..{len(SEVERITIES)}")
+    if name in VIDEO_CORRUPTIONS:
+        raise CorruptionError(f"corruption {name!r} acts on the frames of a whole video: use corrupt_video")
+    _check_severity(name, severity)
     pixels = _check_image(image, name)
     if severity == 0:
         return pixels.copy()
     parameter = corruption_parameter(name, int(severity), levels)
-    if name in {"block_wise", "gaussian_noise"}:
+    if name in _RANDOM_CORRUPTIONS:
         return _RANDOM_CORRUPTIONS[name](pixels, parameter, image_rng(pixels, seed, name))
     return _CORRUPTIONS[name](pixels, parameter)
+
+
+def corrupt_video(
+    frames: Sequence[np.ndarray], name: str, severity: int, levels: Mapping[str, Sequence[float]] | None = None
+) -> list[np.ndarray]:
+    """The frames (each (H, W, 3) uint8 RGB, in play order) of one video corrupted together by the
+    video corruption ``name`` at ``severity`` (0 returns copies); one output frame per input frame."""
+    if name not in VIDEO_CORRUPTIONS:
+        raise CorruptionError(f"corruption {name!r} is not a video corruption ({sorted(VIDEO_CORRUPTIONS)}); use corrupt")
+    _check_severity(name, severity)
+    pixels = [_check_image(frame, name) for frame in frames]
+    if not pixels:
+        raise CorruptionError(f"corruption {name!r}: a video needs at least one frame, got none")
+    if severity == 0:
+        return [frame.copy() for frame in pixels]
+    return h264_video(pixels, corruption_parameter(name, int(severity), levels))
 
 
 def image_rng(image: np.ndarray, seed: int, name: str) -> np.random.Generator:
@@ -152,6 +193,8 @@ class CorruptImage:
         self.seed = int(seed)
         self.levels = {k: tuple(v) for k, v in (levels or {}).items()}
         _spec(name)
+        if name in VIDEO_CORRUPTIONS:
+            raise CorruptionError(f"corruption {name!r} acts on whole videos, not single images: use corrupt_video")
         if self.severity:  # fail at construction, not in a DataLoader worker
             corruption_parameter(name, self.severity, self.levels)
 
@@ -230,6 +273,16 @@ def gaussian_noise(image: np.ndarray, variance: float, rng: np.random.Generator)
     return _to_uint8(ycbcr_to_rgb(ycbcr) * 255.0)
 
 
+def uniform_noise(image: np.ndarray, variance: float, rng: np.random.Generator) -> np.ndarray:
+    """Uniform noise in YCbCr with the variance of :func:`gaussian_noise` at the same ``variance``."""
+    ycbcr = rgb_to_ycbcr(image)
+    half_width = math.sqrt(3.0 * float(variance))  # U(-a, a) has variance a^2 / 3
+    noise = rng.uniform(-1.0, 1.0, size=ycbcr.shape)
+    ycbcr[..., 0] += noise[..., 0] * half_width * 255.0 / 219.0
+    ycbcr[..., 1:] += noise[..., 1:] * half_width * 255.0 / 224.0
+    return _to_uint8(ycbcr_to_rgb(ycbcr) * 255.0)
+
+
 def pixelation(image: np.ndarray, factor: float) -> np.ndarray:
     """Bilinear down-scaling by ``factor`` (sizes floored as ``h // factor``) and back up.
 
@@ -253,29 +306,42 @@ def jpeg(image: np.ndarray, quality: float) -> np.ndarray:
 
 def h264(image: np.ndarray, crf: float) -> np.ndarray:
     """A one-frame H.264 (libx264, yuv420p) round trip at constant rate factor ``crf``."""
+    return _h264_round_trip([image], crf, "h264")[0]
+
+
+def h264_video(frames: Sequence[np.ndarray], crf: float) -> list[np.ndarray]:
+    """The frames of one video as one H.264 stream (libx264, yuv420p, CRF ``crf``), decoded back."""
+    return _h264_round_trip(frames, crf, "h264_video")
+
+
+def _h264_round_trip(frames: Sequence[np.ndarray], crf: float, name: str) -> list[np.ndarray]:
     import av
 
-    height, width = image.shape[:2]
-    # yuv420p needs even sides: pad by edge replication, crop after decoding.
-    padded = np.pad(image, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+    sizes = [frame.shape[:2] for frame in frames]
+    # One frame size per stream, and yuv420p needs even sides: pad by edge replication, crop after decoding.
+    height = max(h for h, _ in sizes)
+    width = max(w for _, w in sizes)
+    height, width = height + height % 2, width + width % 2
     buffer = io.BytesIO()
     with av.open(buffer, mode="w", format="h264") as container:
         stream = container.add_stream("libx264", rate=25)
-        stream.width, stream.height = padded.shape[1], padded.shape[0]
+        stream.width, stream.height = width, height
         stream.pix_fmt = "yuv420p"
         stream.options = {"crf": str(int(crf)), "preset": "medium"}
         stream.codec_context.thread_count = 1  # deterministic and polite on shared machines
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(padded), format="rgb24")
-        for packet in stream.encode(frame):
-            container.mux(packet)
+        for image in frames:
+            padded = np.pad(image, ((0, height - image.shape[0]), (0, width - image.shape[1]), (0, 0)), mode="edge")
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(padded), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
         for packet in stream.encode(None):
             container.mux(packet)
     buffer.seek(0)
     with av.open(buffer, mode="r", format="h264") as container:
         decoded = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
-    if len(decoded) != 1:
-        raise CorruptionError(f"h264: expected one decoded frame at crf={crf}, got {len(decoded)}")
-    return decoded[0][:height, :width].copy()
+    if len(decoded) != len(frames):
+        raise CorruptionError(f"{name}: {len(frames)} frame(s) encoded at crf={crf}, {len(decoded)} decoded")
+    return [out[:h, :w].copy() for out, (h, w) in zip(decoded, sizes)]
 
 
 _CORRUPTIONS = {
@@ -286,7 +352,7 @@ _CORRUPTIONS = {
     "jpeg": jpeg,
     "h264": h264,
 }
-_RANDOM_CORRUPTIONS = {"block_wise": block_wise, "gaussian_noise": gaussian_noise}
+_RANDOM_CORRUPTIONS = {"block_wise": block_wise, "gaussian_noise": gaussian_noise, "uniform_noise": uniform_noise}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -330,6 +396,11 @@ def _spec(name: str) -> CorruptionSpec:
     if name not in CORRUPTIONS:
         raise CorruptionError(f"unknown corruption {name!r}; expected one of {list(CORRUPTIONS)}")
     return CORRUPTIONS[name]
+
+
+def _check_severity(name: str, severity: object) -> None:
+    if not isinstance(severity, int | np.integer) or not 0 <= int(severity) <= len(SEVERITIES):
+        raise CorruptionError(f"corruption {name!r}: severity {severity!r} must be an integer in 0..{len(SEVERITIES)}")
 
 
 def _check_image(image: np.ndarray, name: str) -> np.ndarray:

@@ -11,7 +11,7 @@ def expert_usage_entropy(probs: torch.Tensor, divide_by_num_experts: bool = Fals
     ``probs``: ``(T, N)`` selection probabilities per routed row (router softmax, or a one-hot / weight
     matrix of the actual selection); rows need not be normalised exactly, ``p_bar`` is used as is and
     ``0 log 0 = 0``. High entropy = experts used evenly (maximum ``log N`` for uniform use).
-    ``divide_by_num_experts`` applies DFMoE Eq. 12's ``1/N`` factor. Returns a scalar, fp32.
+    ``divide_by_num_experts`` applies DFMoE Eq. 11's ``1/N`` factor. Returns a scalar, fp32.
     """
     if probs.ndim < 2:
         raise ValueError(

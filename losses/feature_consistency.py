@@ -6,13 +6,13 @@ import torch
 
 
 def feature_consistency_loss(
-    original: torch.Tensor, augmented: torch.Tensor, reduction: str = "mean"
+    original: torch.Tensor, augmented: torch.Tensor, reduction: str = "sum"
 ) -> torch.Tensor:
     """Squared Euclidean distance between each original feature and its augmented version (DFMoE Eq. 12).
 
-    ``original``, ``augmented``: ``(B, D)``. ``reduction="mean"`` averages over samples *and* dimensions
-    (``||f - f_aug||^2 / D``, independent of the feature width, so the paper's weight 0.05 means the same at
-    any ``feature_dim``); ``"sum"`` is the paper's literal ``(1/B) sum_b ||f_b - f_aug_b||^2``.
+    ``original``, ``augmented``: ``(B, D)``. ``reduction="sum"`` (default) is the paper's
+    ``(1/B) sum_b ||f_b - f_aug_b||^2``: squared distances summed over the D dimensions; ``"mean"`` also
+    averages over dimensions (``/ D``: width-independent, D times weaker at the same weight).
     Gradient flows through both arguments. Scalar, fp32; 0 for an empty batch.
     """
     if original.shape != augmented.shape or original.ndim != 2:

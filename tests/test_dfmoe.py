@@ -179,8 +179,8 @@ def test_parameter_penalty_entropy_and_consistency_losses():
     assert negative_expert_usage_entropy(collapsed) > negative_expert_usage_entropy(uniform)
     original, shifted = torch.zeros(2, 4), torch.ones(2, 4)
     torch.testing.assert_close(feature_consistency_loss(original, original), torch.tensor(0.0))
-    torch.testing.assert_close(feature_consistency_loss(original, shifted), torch.tensor(1.0))
-    torch.testing.assert_close(feature_consistency_loss(original, shifted, reduction="sum"), torch.tensor(4.0))
+    torch.testing.assert_close(feature_consistency_loss(original, shifted, reduction="mean"), torch.tensor(1.0))
+    torch.testing.assert_close(feature_consistency_loss(original, shifted), torch.tensor(4.0))  # Eq. 12: sum over dims
 
 
 def test_adaptive_weight_is_high_for_flat_features_and_hesitant_gates():
@@ -283,3 +283,134 @@ def test_dfmoe_learns_on_the_embedded_data(tmp_path, synthetic_root):
     val_auc = results["validation"]["metrics"]["frame"]["auc"]
     print("validation", round(val_auc, 4), "tests", aucs)
     assert val_auc >= DEMO_VAL_AUC and aucs["ffpp"] >= DEMO_FFPP_AUC, (val_auc, aucs)
+
+
+# The demo recipe of experiment=dfmoe_ffpp as a user types it (lr 2e-3, warm-up + cosine, 20 epochs):
+# measured seed 0, FF++ test frame AUC 0.822 (FF-DF 0.962, F2F 0.816, FS 0.715, NT 0.793), validation 0.872
+# (docs/CNN_METHODS.md, "Demo scale"); before the recipe 0.614 / 0.779. The goal of 0.90 is not reached.
+DEMO_RECIPE_FFPP_AUC = 0.75
+DEMO_RECIPE_VAL_AUC = 0.80
+
+
+@pytest.mark.slow
+def test_dfmoe_ffpp_demo_recipe_learns_the_embedded_ffpp(tmp_path, synthetic_root):
+    from conftest import compose
+
+    from engine.pipeline import run
+    from evaluation.results import load_results
+
+    run(compose(["experiment=dfmoe_ffpp", "scale=demo"], tmp_path, synthetic_root))
+    results = load_results(tmp_path / "results.json")
+    val_auc = results["validation"]["metrics"]["frame"]["auc"]
+    ffpp_auc = results["tests"]["ffpp"]["frame"]["auc"]
+    print("validation", round(val_auc, 4), "ffpp", round(ffpp_auc, 4))
+    assert results["config"]["trainer"]["max_epochs"] == 20
+    assert val_auc >= DEMO_RECIPE_VAL_AUC and ffpp_auc >= DEMO_RECIPE_FFPP_AUC, (val_auc, ffpp_auc)
+
+
+# --------------------------------------------------------------------------- fidelity (issue 15)
+
+
+def test_augmentation_changes_fake_samples_only_by_default_and_every_sample_as_an_ablation():
+    torch.manual_seed(0)
+    images, batch = training_batch(8)
+    for target, expected in (("fake", batch["label"].bool()), ("all", torch.ones(8, dtype=torch.bool))):
+        model = tiny_dfmoe(
+            num_experts=3, top_k=2, augmentation_target=target, augmentation_strategies=["perturb"], perturb_beta=10.0
+        ).train()
+        seen = {}
+
+        def classifier_hook(module, inputs, _output, seen=seen):
+            seen["input"] = inputs[0].detach()
+
+        model.classifier.register_forward_hook(classifier_hook)
+        torch.manual_seed(1)
+        output = model(images, batch)
+        changed = (seen["input"] - output.features.detach()).abs().amax(dim=1) > 1e-6
+        assert torch.equal(changed & ~expected, torch.zeros_like(changed)), f"{target}: a sample outside the target changed"
+        assert bool(changed[expected].any()), f"{target}: no target sample was augmented"
+        assert output.aux_losses["augmentation_consistency"] > 0
+
+
+def test_augmentation_target_and_part_normalization_are_checked():
+    with pytest.raises(ValueError, match="augmentation_target='real'"):
+        tiny_dfmoe(augmentation_target="real")
+    with pytest.raises(ValueError, match="part_normalization='clip'"):
+        tiny_dfmoe(part_normalization="clip")
+
+
+def test_consistency_loss_is_the_per_sample_squared_distance_summed_over_dimensions_at_paper_scale(tmp_path):
+    from conftest import compose
+
+    cfg = compose(["experiment=dfmoe_ffpp"], tmp_path)
+    assert cfg.detector.consistency_reduction == "sum"
+    assert cfg.detector.augmentation_target == "fake"
+    assert cfg.detector.part_normalization == "pretrained"
+    original, augmented = torch.zeros(4, 512), torch.full((4, 512), 0.1)
+    # 512 dims of 0.01 each: 5.12 per sample (Eq. 12), not 0.01 (the mean over dims, 512x weaker).
+    torch.testing.assert_close(feature_consistency_loss(original, augmented), torch.tensor(5.12))
+
+
+def test_every_expert_of_every_table_row_and_every_gate_resolves_to_pretrained_weights(tmp_path):
+    """Paper scale, no download: each timm name (with its default tag) has a pretrained config with a
+    weight source (hub id or URL), for all 6 experts of Table 6 and the 3 gates of Table 4."""
+    from conftest import compose
+    from timm.models import get_pretrained_cfg
+
+    from detectors.dfmoe import DEFAULT_EXPERT_POOL
+    from sweeps.tables import TABLES
+
+    cfg = compose(["experiment=dfmoe_ffpp"], tmp_path)
+    pool = list(cfg.detector.expert_pool)
+    assert pool == list(DEFAULT_EXPERT_POOL)
+    largest = max(int(v) for row in TABLES["dfmoe_table6"].rows for k, v in row.match.items() if k == "detector.num_experts")
+    assert largest == 6 == len(pool)
+    gates = {cfg.detector.gate_backbone}
+    gates |= {str(row.match["detector.gate_backbone"]) for row in TABLES["dfmoe_table4"].rows}
+    for name in [*pool, *sorted(gates)]:
+        config = get_pretrained_cfg(name)
+        assert config is not None, f"{name}: timm has no pretrained config"
+        assert config.hf_hub_id or config.url or config.file, f"{name}: its default tag {config.tag!r} has no weights"
+
+
+def test_each_part_reads_the_statistics_its_weights_were_trained_with():
+    """The Xception gate and the default B1 weights expect mean/std 0.5, B2-B5 ImageNet: the DFMoE input
+    (ImageNet-normalised) is re-mapped per part, exactly."""
+    from timm.models import get_pretrained_cfg
+
+    from datamodules.transforms import NORMALIZATION
+    from detectors.backbones.input_statistics import InputRenormalization
+    from detectors.dfmoe_parts import part_renormalization
+
+    assert get_pretrained_cfg("legacy_xception").mean == (0.5, 0.5, 0.5)
+    assert get_pretrained_cfg("efficientnet_b1").mean == (0.5, 0.5, 0.5)
+    assert get_pretrained_cfg("efficientnet_b2").mean == NORMALIZATION["imagenet"][0]
+    pixels = torch.rand(2, 3, 8, 8)
+    mean, std = (torch.tensor(v).reshape(1, 3, 1, 1) for v in NORMALIZATION["imagenet"])
+    remap = InputRenormalization(NORMALIZATION["imagenet"], NORMALIZATION["half"])
+    torch.testing.assert_close(remap((pixels - mean) / std), (pixels - 0.5) / 0.5)
+    assert InputRenormalization(NORMALIZATION["imagenet"], NORMALIZATION["imagenet"]).identity
+
+    class Part(nn.Module):
+        pretrained_cfg = {"mean": (0.5, 0.5, 0.5), "std": (0.5, 0.5, 0.5)}
+
+    assert not part_renormalization(Part(), NORMALIZATION["imagenet"], "pretrained").identity
+    assert part_renormalization(Part(), NORMALIZATION["imagenet"], "input").identity
+    model = tiny_dfmoe(num_experts=2)  # tiny stand-ins declare ImageNet statistics: identity at demo scale
+    assert model.gate.renormalize.identity and all(e.renormalize.identity for e in model.experts)
+
+
+def test_docs_name_dfmoe_keys_that_exist_and_the_entropy_loss_cites_eq_11():
+    import re
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from losses.expert_entropy import expert_usage_entropy
+
+    repo = Path(__file__).resolve().parent.parent
+    keys = set(OmegaConf.load(repo / "conf" / "detector" / "dfmoe.yaml"))
+    line = next(text for text in (repo / "docs" / "BENCHMARKS.md").read_text().splitlines() if "DFMoE's experts and gate" in text)
+    named = re.findall(r"`([a-z_]+)`", line)
+    assert named and set(named) <= keys, f"BENCHMARKS.md names {named}; dfmoe.yaml has no {sorted(set(named) - keys)}"
+    assert "Eq. 11" in expert_usage_entropy.__doc__ and "Eq. 12" not in expert_usage_entropy.__doc__

@@ -200,7 +200,7 @@ def test_dtn_errors_name_the_value():
     with pytest.raises(ValueError, match="ctc_space='logits'"):
         tiny_dtn(ctc_space="logits")
     with pytest.raises(ValueError, match="no tiny stand-in"):
-        tiny_dtn(backbone="vgg16")
+        tiny_dtn(backbone="densenet121")  # vgg* now has one (the tiny VGG)
     with pytest.raises(ValueError, match="moe_mode|mode='soft'"):
         tiny_dtn(moe_mode="soft")
     with pytest.raises(FileNotFoundError, match="teacher checkpoint"):
@@ -222,3 +222,47 @@ def test_demo_config_builds_and_a_64px_training_step_backpropagates(tmp_path):
     assert torch.isfinite(loss)
     grads = [p.grad for p in model.parameters() if p.requires_grad and p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_vanilla_moe_has_no_noise_and_no_expert_scaling_even_when_asked():
+    """Table 7: the vanilla MoE is what DTN's MoE adds noise and sigma(s_i) scaling to."""
+    torch.manual_seed(0)
+    noisy = NoisyAttentionMoE(8, num_experts=3, hidden_channels=4, perturbation=FeaturePerturbation("gaussian_noise"))
+    vanilla = NoisyAttentionMoE(
+        8, num_experts=3, hidden_channels=4, mode="vanilla", perturbation=FeaturePerturbation("gaussian_noise"),
+        expert_scaling=True,
+    )
+    assert noisy.expert_scaling is not None and noisy.perturbation.kind == "gaussian_noise"
+    assert vanilla.expert_scaling is None and vanilla.perturbation.kind == "none"
+    features = torch.randn(2, 8, 5, 5)
+    vanilla.train()
+    first, maps, routing = vanilla(features)
+    torch.testing.assert_close(vanilla(features)[0], first)  # training: still deterministic (no noise)
+    raw = torch.cat([expert(features) for expert in vanilla.experts], dim=1)
+    torch.testing.assert_close(maps, raw)  # unscaled expert maps
+    model = tiny_dtn(moe_mode="vanilla")  # the detector config's defaults (noise, scaling) do not leak in
+    assert model.moe.perturbation.kind == "none" and model.moe.expert_scaling is None
+
+
+def test_vgg_is_the_paper_backbone_and_demo_scale_has_a_tiny_vgg(tmp_path):
+    from conftest import compose
+
+    paper = compose(["experiment=dtn_ffpp"], tmp_path)
+    assert paper.detector.backbone.startswith("vgg")
+    demo = compose(["experiment=dtn_ffpp", "scale=demo"], tmp_path)
+    model = DTN(**{k: v for k, v in dict(demo.detector).items() if k not in {"_target_", "optimizer", "scheduler"}},
+                optimizer=OPTIMIZER)
+    assert model.backbone.pretrained_cfg["architecture"] == "facemoe_test_vgg"
+    assert parameters(model.backbone) < 200_000
+    assert model(torch.randn(2, 3, 64, 64)).logits.shape == (2, 2)
+
+
+def test_dtn_with_vgg11_at_paper_size_matches_table_9_parameters():
+    """Table 9 re-measured with the paper's backbone family: VGG-11 + MoE (2 experts, 128 hidden) + LEVT."""
+    counts = {}
+    for depth in (4, 6):
+        model = DTN(backbone="vgg11", pretrained=None, levt_depth=depth, input_size=256, optimizer=OPTIMIZER)
+        counts[depth] = parameters(model) / 1e6
+    assert counts[6] - counts[4] == pytest.approx(2 * PAPER_BLOCK_PARAMS_M, rel=2e-3)
+    assert counts[6] == pytest.approx(29.912, abs=0.6)  # 29.388 M vs the paper's 29.912 M
+    assert counts[4] == pytest.approx(23.590, abs=0.6)

@@ -32,11 +32,13 @@ from evaluation.results import atomic_write_json, build_results, write_results
 from evaluation.robustness import (
     CORRUPTIONS,
     SEVERITIES,
+    VIDEO_CORRUPTIONS,
     CorruptImage,
     CorruptionError,
     block_wise,
     contrast,
     corrupt,
+    corrupt_video,
     corruption_parameter,
     gaussian_blur,
     psnr,
@@ -52,15 +54,16 @@ def natural_image(height: int = 96, width: int = 80, seed: int = 0) -> np.ndarra
 
 
 IMAGE = natural_image()
+IMAGE_CORRUPTIONS = [name for name in CORRUPTIONS if name not in VIDEO_CORRUPTIONS]
 
 
-@pytest.mark.parametrize("name", list(CORRUPTIONS))
+@pytest.mark.parametrize("name", IMAGE_CORRUPTIONS)
 def test_severity_zero_is_the_identity(name):
     out = corrupt(IMAGE, name, 0)
     assert out.dtype == np.uint8 and np.array_equal(out, IMAGE) and out is not IMAGE
 
 
-@pytest.mark.parametrize("name", list(CORRUPTIONS))
+@pytest.mark.parametrize("name", IMAGE_CORRUPTIONS)
 def test_psnr_falls_strictly_with_severity(name):
     values = [psnr(IMAGE, corrupt(IMAGE, name, severity)) for severity in (0, *SEVERITIES)]
     print(name, [round(v, 2) for v in values])
@@ -131,11 +134,49 @@ def test_noise_has_deeperforensics_amplitude():
     assert luma.std() == pytest.approx(expected, rel=0.05)
 
 
-@pytest.mark.parametrize("name", ["block_wise", "gaussian_noise"])
+@pytest.mark.parametrize("name", ["block_wise", "gaussian_noise", "uniform_noise"])
 def test_random_corruptions_are_reproducible_per_seed(name):
     first, again = corrupt(IMAGE, name, 3, seed=1), corrupt(IMAGE, name, 3, seed=1)
     other = corrupt(IMAGE, name, 3, seed=2)
     assert np.array_equal(first, again) and not np.array_equal(first, other)
+
+
+def test_uniform_noise_has_the_variance_of_the_gaussian_noise_and_is_bounded():
+    """DTN Fig. 5 swaps DF-1.0's Gaussian noise for uniform noise: same variance, bounded support."""
+    grey = np.full((256, 256, 3), 128, dtype=np.uint8)
+    variance = corruption_parameter("uniform_noise", 3)
+    assert variance == corruption_parameter("gaussian_noise", 3)
+    luma = rgb_to_ycbcr(corrupt(grey, "uniform_noise", 3))[..., 0] * 255 - rgb_to_ycbcr(grey)[..., 0] * 255
+    expected_std = math.sqrt(variance) * 255 * 255 / 219
+    assert luma.std() == pytest.approx(expected_std, rel=0.05)
+    assert np.abs(luma).max() <= math.sqrt(3) * expected_std * 1.1  # uniform: no tail beyond a = sqrt(3) sigma
+    gaussian = rgb_to_ycbcr(corrupt(grey, "gaussian_noise", 3))[..., 0] * 255 - rgb_to_ycbcr(grey)[..., 0] * 255
+    assert np.abs(gaussian).max() > math.sqrt(3) * expected_std * 1.3
+
+
+def test_h264_video_encodes_the_frames_of_a_video_as_one_stream():
+    clip = [natural_image(48, 40, seed=0)]
+    for step in range(1, 6):  # a slowly moving scene: later frames are predicted from earlier ones
+        clip.append(np.roll(clip[0], step, axis=1))
+    assert [f.shape for f in corrupt_video(clip, "h264_video", 0)] == [f.shape for f in clip]
+    qualities = []
+    for severity in (1, 5):
+        out = corrupt_video(clip, "h264_video", severity)
+        assert len(out) == len(clip) and all(o.shape == c.shape and o.dtype == np.uint8 for o, c in zip(out, clip))
+        qualities.append(np.mean([psnr(c, o) for c, o in zip(clip, out)]))
+    assert qualities[0] > qualities[1]  # CRF 40 damages more than CRF 30
+    single = [corrupt(frame, "h264", 5) for frame in clip]
+    together = corrupt_video(clip, "h264_video", 5)
+    # Predicted frames differ from key frames encoded one by one (inter-frame coding).
+    assert any(not np.array_equal(a, b) for a, b in zip(single[1:], together[1:]))
+    mixed = corrupt_video([natural_image(47, 63), natural_image(45, 61, seed=1)], "h264_video", 3)
+    assert [m.shape for m in mixed] == [(47, 63, 3), (45, 61, 3)]  # per-frame sizes kept
+    with pytest.raises(CorruptionError, match="use corrupt_video"):
+        corrupt(IMAGE, "h264_video", 1)
+    with pytest.raises(CorruptionError, match="use corrupt_video"):
+        CorruptImage("h264_video", 1)
+    with pytest.raises(CorruptionError, match="not a video corruption"):
+        corrupt_video(clip, "h264", 1)
 
 
 def test_h264_and_pixelation_keep_odd_sizes():
@@ -211,6 +252,14 @@ def test_evaluation_writes_curves_report_and_figures(frames, tmp_path):
     assert [f.name for f in figures] == ["toy_frame_auc.png"]
     with Image.open(figures[0]) as figure:
         assert figure.format == "PNG" and figure.size[0] > 300
+
+
+def test_video_corruption_is_scored_on_each_videos_frames_together(frames, tmp_path):
+    settings = RobustnessSettings(corruptions=("h264_video", "uniform_noise"), severities=(0, 5), batch_size=5, device="cpu")
+    metrics = evaluate_corruptions(BrightnessDetector(), {"toy": frames}, 32, "imagenet", settings)
+    assert set(metrics["toy"]) == {"h264_video", "uniform_noise"}
+    assert metrics["toy"]["h264_video"]["5"]["frame"]["n"] == len(frames)
+    assert metrics["toy"]["h264_video"]["5"]["video"]["n"] == 6
 
 
 def test_settings_reject_unknown_keys_and_corruptions():

@@ -87,6 +87,23 @@ def test_student_kd_term_is_computed_against_the_frozen_teacher(tmp_path):
     assert any(not torch.equal(a, b) for a, b in zip(student.parameters(), teacher.parameters()))
 
 
+@pytest.mark.parametrize("student_init", ["fresh", "teacher"])
+def test_student_starts_fresh_by_default_or_from_the_teachers_weights(tmp_path, student_init):
+    torch.manual_seed(0)
+    teacher_source = tiny_dtn()
+    checkpoint = save_lightning_like_checkpoint(teacher_source, tmp_path / "gen0.ckpt")
+    torch.manual_seed(1)
+    student = tiny_dtn(teacher_checkpoint=str(checkpoint), student_init=student_init)
+    same = [torch.equal(a, b) for a, b in zip(student.parameters(), teacher_source.parameters())]
+    assert all(same) if student_init == "teacher" else not all(same)
+    images = torch.randn(4, 3, 64, 64)
+    if student_init == "teacher":  # a copy: identical outputs, separate parameters
+        torch.testing.assert_close(student.eval()(images).logits, student.teacher(images).logits)
+        assert not {id(p) for p in student.parameters()} & {id(p) for p in student.teacher.parameters()}
+    with pytest.raises(ValueError, match="student_init='copy'"):
+        tiny_dtn(student_init="copy")
+
+
 def test_a_distilled_timm_baseline_gets_the_same_losses(tmp_path):
     torch.manual_seed(2)
     kwargs = dict(backbone="legacy_xception", size="tiny", input_size=64, optimizer=OPTIMIZER, aux_loss_weights=WEIGHTS)

@@ -33,6 +33,8 @@ EXPECTED_JOBS = {
     "moa_diff_baselines": 12,
     "moa_ffpp_subsets_baselines": 6,
     "dtn_cross_manipulation_baselines": 4,
+    "dtn_cross_manipulation_distilled": 4,
+    "dtn_robustness": 1,
     "suede_uniattack_baselines": 9,
     "suede_jfsfdb_baselines": 3,
     # DFMoE ablations (Tables 3-8, Fig. 2)

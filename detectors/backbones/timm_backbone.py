@@ -9,12 +9,15 @@ from __future__ import annotations
 import timm
 import torch.nn as nn
 
+from detectors.backbones import tiny_vgg  # noqa: F401  (registers the tiny VGG with timm)
 from detectors.backbones.pretrained import parse_pretrained
 
 # Tiny random stand-ins used at scale=demo, by architecture family.
 TINY_STANDINS: dict[str, str] = {
     "resnet": "test_resnet",
     "efficientnet": "test_efficientnet",
+    "tf_efficientnet": "test_efficientnet",
+    "vgg": tiny_vgg.TINY_VGG_NAME,
     "vit": "test_vit",
     "xception": "test_byobnet",
     "legacy_xception": "test_byobnet",
