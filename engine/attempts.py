@@ -9,7 +9,9 @@ import datetime as dt
 import json
 import logging
 import os
+import secrets
 import socket
+import string
 import time
 from pathlib import Path
 from typing import Any
@@ -102,9 +104,8 @@ def wandb_run_id(run_dir: str | os.PathLike) -> str:
         value = path.read_text(encoding="utf-8").strip()
         if value:
             return value
-    import wandb
-
-    value = wandb.util.generate_id()
+    # W&B's own ids: 8 characters of [a-z0-9].
+    value = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     tmp.write_text(value + "\n", encoding="utf-8")
