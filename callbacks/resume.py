@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.callbacks import Checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,12 @@ class Preempted(SystemExit):
         return self.message
 
 
-class ResumeCheckpoints(L.Callback):
+class ResumeCheckpoints(Checkpoint):
     """``<dirpath>/last.ckpt`` after every training epoch and at the first batch boundary after one of
-    ``signals``; ``signature`` (what the run trains) goes into every checkpoint it writes."""
+    ``signals``; ``signature`` (what the run trains) goes into every checkpoint it writes.
+
+    A ``Checkpoint`` so that Lightning runs it after the other callbacks, the configured
+    ``ModelCheckpoint`` (placed before it) included: ``last.ckpt`` then records the epoch's new best."""
 
     def __init__(self, dirpath: str | Path, signals: tuple[str, ...] = ("SIGTERM", "SIGUSR2"), signature: dict | None = None):
         self.dirpath = Path(dirpath)
