@@ -129,7 +129,11 @@ class ResumeCheckpoints(Checkpoint):
         )
         log.error(message)
         if signum != signal.SIGTERM and callable(previous):
-            # submitit's USR2 handler: requeues the job (or raises UncompletedJobError when it
-            # may not) and exits; on ranks other than 0 it returns.
-            previous(signum, None)
+            # submitit's USR2 handler: requeues the job and exits (SystemExit), or raises
+            # UncompletedJobError when it may not (max_num_timeout reached: a real failure, which
+            # propagates); on ranks other than 0 it returns.
+            try:
+                previous(signum, None)
+            except SystemExit:
+                message += "; submitit requeued the job"
         raise Preempted(signum, message)

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 def _logger(config: DictConfig, output_dir: Path) -> Logger:
     # W&B: one run per run directory; a resumed attempt (requeue) continues it (engine/attempts.py).
-    if str(config.get("_target_", "")).endswith("WandbLogger") and "id" not in config:
+    if str(config.get("_target_", "")).endswith("WandbLogger") and "id" not in config and _is_rank_zero():
         return instantiate(config, id=wandb_run_id(output_dir), resume="allow")
     return instantiate(config)
 
@@ -174,7 +174,8 @@ def run(cfg: DictConfig) -> float | None:
         raise
     except BaseException as error:
         if attempt is not None:
-            attempts.end(f"failed ({type(error).__name__})")
+            stopped = isinstance(error, SystemExit | KeyboardInterrupt)
+            attempts.end(f"{'stopped' if stopped else 'failed'} ({type(error).__name__}: {error})")
         raise
     finally:
         _finish_wandb(preempted)
