@@ -209,3 +209,27 @@ def test_sigkill_and_sigterm_resumes_are_exact_through_run_py(experiment, tmp_pa
         run_id = (run_dir / "wandb_run_id").read_text().strip()
         offline = sorted((run_dir / "wandb").glob("offline-run-*"))
         assert len(offline) == 2 and all(p.name.endswith(run_id) for p in offline), offline
+
+
+def test_seeded_sample_augmentation_ignores_the_process_generators(tmp_path):
+    """With worker processes each training sample's augmentation comes from its own seed, so a
+    worker restarted at a resume (fresh generators) draws the same flips and jitter."""
+    import numpy as np
+    from PIL import Image
+
+    from datamodules.frame_dataset import FrameTable
+    from datamodules.resumable import SeededSample
+    from datamodules.transforms import build_transform
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    table = pd.DataFrame({"file": [str(tmp_path / "a.png")], "label": [1], "domain": ["d"], "type": ["t"], "video_id": ["v"]})
+    dataset = FrameTable(table, build_transform(16, "half", train=True, augment={"hflip": 0.5, "color_jitter": 0.4}), {"d": 0}, {"t": 0})
+    images = []
+    for process_seed in (1, 2):
+        torch.manual_seed(process_seed)
+        images.append([dataset[SeededSample(0, seed)]["image"] for seed in range(6)])
+    assert all(torch.equal(a, b) for a, b in zip(*images))
+    assert not all(torch.equal(images[0][0], image) for image in images[0][1:])  # the seeds do differ
+    before = torch.get_rng_state()
+    dataset[SeededSample(0, 7)]
+    assert torch.equal(before, torch.get_rng_state())  # the process generator is left alone

@@ -184,12 +184,14 @@ def test_usr2_preemption_then_scontrol_requeue_resume_to_complete_results(env):
 
 
 def test_time_limit_requeue(env):
-    """A 1-minute limit: SLURM sends USR2 ``signal_delay_s`` before it; the job checkpoints,
-    submitit requeues it, the next attempt resumes. It ends complete within max_num_timeout."""
+    """A 1-minute limit (SLURM's smallest): SLURM sends USR2 ``signal_delay_s`` (45 s) before it,
+    i.e. 15-45 s into the job (slurmctld checks limits every 30 s); the job checkpoints, submitit
+    requeues it, the next attempt resumes. Training lasts 45 s of training time in all (Lightning's
+    ``max_time``, kept across attempts in the checkpoint), so the first attempt is always cut."""
     sweep = start_sweep(
         ["experiment=baseline_multidomain", "scale=demo", "seed=4", "launcher=submitit_slurm_cpu",
-         "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=25", "hydra.launcher.max_num_timeout=6",
-         "trainer.max_epochs=4", "+trainer.limit_train_batches=40", "~callbacks.progress_bar",
+         "hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=45", "hydra.launcher.max_num_timeout=8",
+         "trainer.max_epochs=1000", "+trainer.max_time='00:00:00:45'", "~callbacks.progress_bar",
          "trainer.enable_progress_bar=false"],
         env,
     )
@@ -205,6 +207,7 @@ def test_time_limit_requeue(env):
     assert len(history) >= 2 and history[-1]["end"] == "completed", (history, out[-2000:])
     assert "stopped on SIGUSR2" in (run_dir / "train.log").read_text()
     assert json.loads((run_dir / "results.json").read_text())["extra"]["complete_evaluation"] is True
+    print("time-limit attempts:", [a["end"] for a in history])
 
 
 def test_two_task_ddp_job_uses_slurm_tasks(env):
