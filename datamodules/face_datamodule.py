@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 
 from datamodules.frame_dataset import EvalShardSampler, FrameTable, TrainFrameSampler, fixed_eval_frames
 from datamodules.protocol import RECORDS_DOMAIN, Protocol, ProtocolItem, parse_protocol
+from datamodules.resumable import LoaderPosition, ResumableLoader, capture_rng, position_after
 from datamodules.sources import load_dataset_records
 from datamodules.transforms import build_transform
 
@@ -73,6 +74,7 @@ class FaceDataModule(L.LightningDataModule):
         self.val_set: EvalSet | None = None
         self.test_sets: list[EvalSet] = []
         self._records_cache: dict[str, pd.DataFrame] = {}
+        self._resume_state: dict | None = None  # from a checkpoint: where the training stream stands
 
     # -- records -------------------------------------------------------------------------------
     def _dataset_records(self, name: str) -> pd.DataFrame:
@@ -175,8 +177,8 @@ class FaceDataModule(L.LightningDataModule):
             return 0, 1
         return trainer.global_rank, trainer.world_size
 
-    def _loader(self, dataset, sampler, batch_size: int, drop_last: bool) -> DataLoader:
-        return DataLoader(
+    def _loader(self, dataset, sampler, batch_size: int, drop_last: bool, cls: type[DataLoader] = DataLoader) -> DataLoader:
+        return cls(
             dataset,
             batch_size=batch_size,
             sampler=sampler,
@@ -190,8 +192,25 @@ class FaceDataModule(L.LightningDataModule):
         rank, world = self._rank_world()
         transform = build_transform(self.image_size, self.normalization, train=True, augment=self.augment)
         dataset = FrameTable(self.train_table, transform, *self._ids())
-        sampler = TrainFrameSampler(self.train_table, self.train_frames, self.seed, self.balance, rank, world)
-        return self._loader(dataset, sampler, self.batch_size, drop_last=len(sampler) > self.batch_size)
+        sampler = TrainFrameSampler(
+            self.train_table, self.train_frames, self.seed, self.balance, rank, world, seeded=self.num_workers > 0
+        )
+        loader = self._loader(dataset, sampler, self.batch_size, drop_last=len(sampler) > self.batch_size, cls=ResumableLoader)
+        if self._resume_state is not None:
+            state, self._resume_state = self._resume_state, None
+            loader.resume_at(LoaderPosition(int(state["epoch"]), int(state["batches"])), state.get("rng"))
+        return loader
+
+    # -- resume (datamodules/resumable.py): Lightning saves this into every checkpoint -----------
+    def state_dict(self) -> dict:
+        trainer = self.trainer
+        if trainer is None or trainer.state.fn != "fit" or trainer.sanity_checking:
+            return {}
+        epoch, batches = position_after(trainer)
+        return {"epoch": epoch, "batches": batches, "rng": capture_rng()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self._resume_state = dict(state) if state else None
 
     def _eval_loader(self, eval_set: EvalSet) -> DataLoader:
         rank, world = self._rank_world()

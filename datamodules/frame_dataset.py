@@ -20,6 +20,7 @@ from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 from datamodules.frame_sampling import stratified_positions, uniform_positions
+from datamodules.resumable import SeededSample, seeded_generators
 
 
 class UnreadableImageError(RuntimeError):
@@ -104,7 +105,12 @@ class FrameTable(Dataset):
     def __getitem__(self, index: int) -> dict[str, torch.Tensor | int]:
         """One sample: the transformed image and its ids as Python ints (collation turns each
         field into one int64 tensor per batch, cheaper than stacking a 0-d tensor per sample)."""
-        image = self.transform(load_image(self._files[index]))
+        if isinstance(index, SeededSample):  # worker processes: augmentation seeded per sample
+            with seeded_generators(index.seed):
+                image = self.transform(load_image(self._files[index.row]))
+            index = index.row
+        else:
+            image = self.transform(load_image(self._files[index]))
         return {
             "image": image,
             "label": int(self._labels[index]),
@@ -152,6 +158,7 @@ class TrainFrameSampler(Sampler[int]):
         balance: str = "none",
         rank: int = 0,
         world_size: int = 1,
+        seeded: bool = False,
     ):
         if balance not in {"none", "oversample"}:
             raise ValueError(f"data.balance must be 'none' or 'oversample', got {balance!r}")
@@ -160,6 +167,10 @@ class TrainFrameSampler(Sampler[int]):
         self.seed = seed
         self.rank, self.world_size = rank, world_size
         self.epoch = 0
+        # seeded: yield SeededSample(row, seed) so augmentation in worker processes is seeded per
+        # sample; _start: samples of this rank to skip once (a resume in the middle of an epoch).
+        self.seeded = seeded
+        self._start = 0
         labels = table["label"].to_numpy()
         self.repeats = np.ones(len(self.groups), dtype=np.int64)
         if balance == "oversample":
@@ -185,10 +196,14 @@ class TrainFrameSampler(Sampler[int]):
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
 
+    def start_at(self, samples: int) -> None:
+        """The next iteration skips this rank's first ``samples`` samples of the epoch (resume)."""
+        self._start = int(samples)
+
     def __len__(self) -> int:
         return self.per_rank
 
-    def __iter__(self) -> Iterator[int]:
+    def __iter__(self) -> Iterator[int] | Iterator[SeededSample]:
         rng = np.random.default_rng([self.seed, self.epoch])
         picks = [
             group[stratified_positions(len(group), self.frames_per_video, rng)]
@@ -197,7 +212,12 @@ class TrainFrameSampler(Sampler[int]):
         ]
         order = np.concatenate(picks) if picks else np.zeros(0, dtype=np.int64)
         order = order[rng.permutation(len(order))][: self.per_rank * self.world_size]
-        return iter(order[self.rank :: self.world_size].tolist())
+        start, self._start = self._start, 0
+        rows = order[self.rank :: self.world_size][start:].tolist()
+        if not self.seeded:
+            return iter(rows)
+        seeds = rng.integers(0, 2**62, size=len(order))[self.rank :: self.world_size][start:].tolist()
+        return iter(SeededSample(row, seed) for row, seed in zip(rows, seeds))
 
 
 class EvalShardSampler(Sampler[int]):

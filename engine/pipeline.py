@@ -5,6 +5,7 @@ domains -> test every configured test set -> write results.json and predictions 
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,12 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from callbacks.resume import Preempted, ResumeCheckpoints
+from engine.attempts import AppendingCSVLogger, Attempts, wandb_run_id
+from engine.checkpoint_io import AtomicCheckpointIO
 from engine.compilation import maybe_compile
 from engine.console import print_config_tree, print_results_table, single_lightning_log
+from engine.resume import check_resume, resolve_resume, run_signature
 from engine.run_logging import log_run_config, log_run_outcome
 from engine.synthetic_pretraining import resolve_synthetic_weights
 from engine.threads import apply_threads
@@ -28,24 +33,22 @@ from evaluation.results import build_results, git_commit, predictions_path, writ
 log = logging.getLogger(__name__)
 
 
-def resolve_resume(ckpt_path: object, output_dir: Path) -> str | None:
-    """``auto``: the run directory's ``checkpoints/last.ckpt`` when it exists; a path must exist."""
-    if ckpt_path in (None, "", "null", "none"):
-        return None
-    if ckpt_path == "auto":
-        last = output_dir / "checkpoints" / "last.ckpt"
-        return str(last) if last.is_file() else None
-    path = Path(str(ckpt_path)).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"ckpt_path={ckpt_path!r}: no such checkpoint file (expected auto, null or an existing .ckpt)")
-    return str(path)
+def _logger(config: DictConfig, output_dir: Path) -> Logger:
+    # W&B: one run per run directory; a resumed attempt (requeue) continues it (engine/attempts.py).
+    if str(config.get("_target_", "")).endswith("WandbLogger") and "id" not in config and _is_rank_zero():
+        return instantiate(config, id=wandb_run_id(output_dir), resume="allow")
+    return instantiate(config)
 
 
-def build_loggers(cfg: DictConfig, output_dir: Path) -> list[Logger]:
-    """Configured loggers, plus a CSV logger when none was configured: CSV is always written."""
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None and "_target_" in c]
+def build_loggers(cfg: DictConfig, output_dir: Path, attempt: int | None = None) -> list[Logger]:
+    """Configured loggers, plus a CSV logger when none was configured: CSV is always written, and
+    appended to across attempts (each row carries ``attempt``)."""
+    loggers = [_logger(c, output_dir) for c in (cfg.get("logger") or {}).values() if c is not None and "_target_" in c]
     if not any(isinstance(lg, CSVLogger) for lg in loggers):
-        loggers.append(CSVLogger(save_dir=str(output_dir), name="csv", version=""))
+        loggers.append(AppendingCSVLogger(save_dir=str(output_dir), name="csv", version=""))
+    for lg in loggers:
+        if isinstance(lg, AppendingCSVLogger):
+            lg.attempt = attempt
     return loggers
 
 
@@ -80,18 +83,29 @@ def _checkpoint_to_test(trainer: L.Trainer, which: str) -> tuple[str | None, str
     callback = trainer.checkpoint_callback if isinstance(trainer.checkpoint_callback, ModelCheckpoint) else None
     if callback is not None and which == "best" and callback.best_model_path:
         return callback.best_model_path, f"best {callback.monitor} on validation of the training domains"
-    if callback is not None and which == "last" and callback.last_model_path:
-        return callback.last_model_path, "last epoch"
+    last = next((c.last_path for c in trainer.callbacks if isinstance(c, ResumeCheckpoints)), None)
+    if which == "last" and last is not None and last.is_file():
+        return str(last), "last epoch"
     return None, "weights in memory at the end of training (no checkpoint was saved)"
 
 
-def _finish_wandb() -> None:
+def _finish_wandb(preempted: bool = False) -> None:
+    """Close the W&B run; never fails the job. On a requeue SLURM's SIGTERM reaches W&B's service
+    process too, and finishing then raises (ConnectionResetError): the run's files are complete,
+    and the next attempt continues the same W&B run (``wandb_run_id``)."""
     try:
         import wandb
     except ImportError:
         return
-    if wandb.run is not None:
-        wandb.finish()
+    if wandb.run is None:
+        return
+    try:
+        if preempted:
+            wandb.run.mark_preempting()
+        wandb.finish(exit_code=1 if preempted else 0)
+    except Exception as error:  # a dying W&B service must not turn a finished or requeued job into a failure
+        log.warning("W&B did not finish cleanly (%s: %s); results on disk are unaffected, "
+                    "`wandb sync <run dir>/wandb/offline-run-*` uploads an offline run", type(error).__name__, error)
 
 
 def run(cfg: DictConfig) -> float | None:
@@ -115,18 +129,25 @@ def run(cfg: DictConfig) -> float | None:
     model = instantiate(cfg.detector, _convert_="all")
     maybe_compile(model, OmegaConf.to_container(cfg.compile) if cfg.get("compile") else None)
     strategy = ddp_strategy(OmegaConf.select(cfg, "trainer.strategy"), model)
+    resume = resolve_resume(cfg.get("ckpt_path", "auto"), output_dir)
+    if resume:
+        check_resume(resume, cfg, model)  # a changed detector / shape / learning rate stops here
+        log.info("resuming from %s", resume)
+    attempts = Attempts(output_dir)
+    attempt = attempts.next_number() if _is_rank_zero() else None
+    callbacks = [*build_callbacks(cfg), ResumeCheckpoints(output_dir / "checkpoints", signature=run_signature(cfg))]
     trainer: L.Trainer = instantiate(
-        cfg.trainer, callbacks=[*build_callbacks(cfg), PhaseTimings(clock)], logger=build_loggers(cfg, output_dir),
-        **({"strategy": strategy} if strategy else {}),
+        cfg.trainer, callbacks=[*callbacks, PhaseTimings(clock)], logger=build_loggers(cfg, output_dir, attempt),
+        plugins=_plugins(), **({"strategy": strategy} if strategy else {}),
     )
+    if attempt is not None:
+        attempts.start(resume)
+    preempted = False
     try:
         if trainer.is_global_zero:
             log_run_config(trainer.loggers, cfg)
-        resume = resolve_resume(cfg.get("ckpt_path", "auto"), output_dir)
-        if resume:
-            log.info("resuming from %s", resume)
         with clock.phase("fit"):
-            trainer.fit(model, datamodule=datamodule, ckpt_path=resume)
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resume, weights_only=True)
         selected, how = _checkpoint_to_test(trainer, str(cfg.get("test_ckpt", "best")))
         log.info("evaluating %s (%s)", selected or "in-memory weights", how)
         with clock.phase("select"):
@@ -139,7 +160,8 @@ def run(cfg: DictConfig) -> float | None:
         objective = _objective(validation, objective_key)
         if trainer.is_global_zero:
             cost = measure_model_cost(cfg, model, trainer) if cfg.get("evaluate_cost") else None
-            results = _write_outputs(cfg, output_dir, validation, tests, selected, how, objective_key, objective, model, started, cost, clock)
+            results = _write_outputs(cfg, output_dir, validation, tests, selected, how, objective_key, objective, model, started, cost, clock,
+                                     attempts)
             print_results_table(tests, f"{cfg.get('experiment_name') or cfg.task_name}: test metrics ({how})", results["summary"].get("m_eer"))
             if cfg.get("robustness"):
                 # +robustness=default: the tested checkpoint under every corruption x severity.
@@ -148,9 +170,40 @@ def run(cfg: DictConfig) -> float | None:
                 settings = load_settings(OmegaConf.to_container(cfg.robustness, resolve=True))
                 evaluate_run(output_dir, settings, checkpoint=selected or "in-memory", model=model, datamodule=datamodule)
             log_run_outcome(trainer.loggers, output_dir, results)
+        if attempt is not None:
+            attempts.end("completed")
         return objective
+    except Preempted:
+        preempted = True
+        if attempt is not None:
+            attempts.end("preempted")
+        raise
+    except BaseException as error:
+        if attempt is not None:
+            stopped = isinstance(error, SystemExit | KeyboardInterrupt)
+            attempts.end(f"{'stopped' if stopped else 'failed'} ({type(error).__name__}: {error})")
+        raise
     finally:
-        _finish_wandb()
+        _finish_wandb(preempted)
+
+
+def _is_rank_zero() -> bool:
+    """Rank 0 of a job (before the trainer exists): SLURM's, else Lightning's, else the only one."""
+    for name in ("SLURM_PROCID", "RANK", "LOCAL_RANK"):
+        if os.environ.get(name):
+            return int(os.environ[name]) == 0
+    return True
+
+
+def _plugins() -> list:
+    """Atomic checkpoint files; under SLURM, Lightning's own requeue handler off: the suite's
+    ResumeCheckpoints + submitit own preemption (callbacks/resume.py says why)."""
+    from lightning.fabric.plugins.environments import SLURMEnvironment
+
+    plugins: list = [AtomicCheckpointIO()]
+    if SLURMEnvironment.detect():
+        plugins.append(SLURMEnvironment(auto_requeue=False))
+    return plugins
 
 
 PIPELINES = ("standard", "self_distill")
@@ -208,7 +261,7 @@ def measure_model_cost(cfg: DictConfig, model: L.LightningModule, trainer: L.Tra
 
 
 def _write_outputs(cfg, output_dir: Path, validation, tests, selected, how, objective_key, objective, model, started, cost=None,
-                   clock: PhaseClock | None = None) -> dict:
+                   clock: PhaseClock | None = None, attempts: Attempts | None = None) -> dict:
     """Predictions first, results.json last: a results.json only exists once everything is on disk."""
     for name, result in {**{f"val_{k}": v for k, v in validation.items()}, **tests}.items():
         write_predictions(predictions_path(output_dir, name), result["predictions"])
@@ -240,12 +293,15 @@ def _write_outputs(cfg, output_dir: Path, validation, tests, selected, how, obje
         extra["cost"] = cost
     if clock is not None:
         extra["timings"] = clock.as_dict()
+    history = attempts.summary() if attempts is not None and attempts.records else None
+    if history is not None:
+        extra["attempts"] = history  # count, resumed, total wall time, each attempt
     results = build_results(
         config=OmegaConf.to_container(cfg, resolve=True),
         validation=validation_block,
         tests={k: v["metrics"] for k, v in tests.items()},
         git_commit=git_commit(Path(__file__).resolve().parent.parent),
-        wall_time_s=time.time() - started,
+        wall_time_s=history["total_wall_time_s"] if history else time.time() - started,
         extra=extra,
     )
     write_results(output_dir, results)

@@ -1,0 +1,145 @@
+"""The history of a run directory across attempts (a SLURM requeue, a rerun after a crash):
+``attempts.json`` lists every attempt (start, end, how it ended, wall time, the checkpoint it
+resumed from, the SLURM job), ``csv/metrics.csv`` is appended to rather than rewritten, and the W&B
+run id is kept in ``wandb_run_id`` so every attempt logs into the same W&B run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import os
+import secrets
+import socket
+import string
+import time
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+from lightning.pytorch.loggers.logger import rank_zero_experiment
+
+from evaluation.results import atomic_write_json
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS_FILE = "attempts.json"
+WANDB_ID_FILE = "wandb_run_id"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class Attempts:
+    """``<run dir>/attempts.json``: :meth:`start` appends this attempt, :meth:`end` closes it."""
+
+    def __init__(self, run_dir: str | os.PathLike):
+        self.path = Path(run_dir) / ATTEMPTS_FILE
+        self.records: list[dict[str, Any]] = []
+        self._started = time.time()
+
+    def _read(self) -> list[dict[str, Any]]:
+        if not self.path.is_file():
+            return []
+        try:
+            records = json.loads(self.path.read_text(encoding="utf-8"))["attempts"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise ValueError(f"{self.path}: unreadable attempt history ({error}); expected {{'attempts': [...]}}") from error
+        return list(records)
+
+    def next_number(self) -> int:
+        """The number the next :meth:`start` gives this attempt (1 for a new run directory)."""
+        return len(self._read()) + 1
+
+    def start(self, resumed_from: str | None) -> dict[str, Any]:
+        self._started = time.time()
+        self.records = self._read()
+        for record in self.records:
+            if record.get("end") is None:  # SIGKILL, OOM kill, node failure: no end was recorded
+                record["end"] = "killed (no end recorded)"
+        record = {
+            "attempt": len(self.records) + 1,
+            "started_utc": _now(),
+            "resumed_from": resumed_from,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "slurm_restart_count": int(os.environ.get("SLURM_RESTART_COUNT", 0) or 0),
+            "end": None,
+            "wall_time_s": None,
+        }
+        self.records.append(record)
+        self._write()
+        return record
+
+    def end(self, how: str) -> None:
+        if not self.records:
+            return
+        self.records[-1].update(end=how, ended_utc=_now(), wall_time_s=round(time.time() - self._started, 3))
+        self._write()
+
+    def _write(self) -> None:
+        atomic_write_json(self.path, {"attempts": self.records})
+
+    def summary(self) -> dict[str, Any]:
+        """For ``results.json``: how many attempts, whether the run was resumed, total wall time
+        (this attempt up to now plus the recorded ones; killed attempts count as unknown)."""
+        previous = self.records[:-1]
+        known = [r["wall_time_s"] for r in previous if r.get("wall_time_s") is not None]
+        return {
+            "count": len(self.records),
+            "resumed": any(r.get("resumed_from") for r in self.records),
+            "total_wall_time_s": round(sum(known) + (time.time() - self._started), 3),
+            "attempts_without_wall_time": len(previous) - len(known),
+            "history": self.records,
+        }
+
+
+def wandb_run_id(run_dir: str | os.PathLike) -> str:
+    """The W&B run id of this run directory, created on the first attempt and read by later ones."""
+    path = Path(run_dir) / WANDB_ID_FILE
+    if path.is_file():
+        value = path.read_text(encoding="utf-8").strip()
+        if value:
+            return value
+    # W&B's own ids: 8 characters of [a-z0-9].
+    value = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(value + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return value
+
+
+class _AppendingWriter(ExperimentWriter):
+    """Lightning's CSV writer deletes an existing ``metrics.csv``; this one keeps it and appends
+    (its header is read first, so new columns rewrite the file with every old row kept)."""
+
+    def _check_log_dir_exists(self) -> None:
+        if self._fs.isfile(self.metrics_file_path):
+            with self._fs.open(self.metrics_file_path, "r", newline="") as handle:
+                header = handle.readline().strip()
+            self.metrics_keys = [k for k in header.split(",") if k]
+
+
+class AppendingCSVLogger(CSVLogger):
+    """``CSVLogger`` that appends to ``metrics.csv`` across attempts; each row carries ``attempt``."""
+
+    def __init__(self, *args, attempt: int | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.attempt = attempt
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> _AppendingWriter:
+        if self._experiment is None:
+            os.makedirs(self.root_dir, exist_ok=True)
+            self._experiment = _AppendingWriter(log_dir=self.log_dir)
+        return self._experiment
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        if self.attempt is not None:
+            metrics = {**metrics, "attempt": self.attempt}
+        super().log_metrics(metrics, step)

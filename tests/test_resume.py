@@ -1,0 +1,236 @@
+"""Exact resume: a run interrupted (SIGTERM in the middle of an epoch, SIGKILL) and resumed ends with
+the same weights and metrics, to the last digit, as the run that was never interrupted; last.ckpt
+after every epoch; atomic checkpoint files; the attempt history; resume with a changed config
+refused; a dying W&B service never fails a job."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from conftest import REPO, compose
+
+from callbacks.resume import Preempted, ResumeCheckpoints
+from engine.pipeline import run
+from engine.resume import ResumeMismatchError
+
+# Short: 2 epochs of 4 batches; the signal lands after batch 1 of epoch 1 (mid-epoch).
+SHORT = ["scale=demo", "trainer.max_epochs=2", "+trainer.limit_train_batches=4", "trainer.enable_progress_bar=false",
+         "~callbacks.progress_bar"]
+
+
+def interrupt(epoch: int, batch: int, sig: str) -> str:
+    return f"+callbacks.interrupt={{_target_:callbacks.interrupt.SignalAt,epoch:{epoch},batch:{batch},signal:{sig}}}"
+
+
+def final_state(run_dir: Path) -> tuple[dict, dict]:
+    results = json.loads((run_dir / "results.json").read_text())
+    weights = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)["state_dict"]
+    return results, weights
+
+
+def assert_identical(reference: Path, resumed: Path) -> None:
+    (ref_results, ref_weights), (res_results, res_weights) = final_state(reference), final_state(resumed)
+    assert ref_weights.keys() == res_weights.keys()
+    for key, value in ref_weights.items():
+        assert torch.equal(value, res_weights[key]), key  # bit for bit
+    assert res_results["tests"] == ref_results["tests"]  # every metric, every digit
+    assert res_results["validation"]["metrics"] == ref_results["validation"]["metrics"]
+    assert res_results["validation"]["threshold"] == ref_results["validation"]["threshold"]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, synthetic_root) -> Path:
+    out = tmp_path_factory.mktemp("reference")
+    run(compose(["experiment=baseline_multidomain", *SHORT], out, synthetic_root))
+    return out
+
+
+def test_last_ckpt_is_the_last_epoch_even_without_a_new_best(reference):
+    checkpoint = torch.load(reference / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert checkpoint["epoch"] == 1  # written after every epoch (Lightning's save_last: only on a new best)
+    assert not list((reference / "checkpoints").glob(".*tmp*"))  # atomic saves leave no temporary file
+
+
+def test_sigterm_mid_epoch_then_resume_is_exact(reference, tmp_path, synthetic_root):
+    overrides = ["experiment=baseline_multidomain", *SHORT]
+    with pytest.raises(Preempted) as stopped:
+        run(compose([*overrides, interrupt(1, 1, "SIGTERM")], tmp_path, synthetic_root))
+    assert stopped.value.code == 128 + signal.SIGTERM and "last.ckpt" in str(stopped.value)
+    handler = signal.getsignal(signal.SIGTERM)  # the run's handler is gone once it stopped
+    assert not isinstance(getattr(handler, "__self__", None), ResumeCheckpoints)
+    assert not (tmp_path / "results.json").exists()
+    saved = torch.load(tmp_path / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert saved["FaceDataModule"]["epoch"] == 1 and saved["FaceDataModule"]["batches"] == 2  # mid-epoch
+    run(compose(overrides, tmp_path, synthetic_root))
+    assert_identical(reference, tmp_path)
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    history = results["extra"]["attempts"]
+    assert history["count"] == 2 and history["resumed"] is True
+    assert [a["end"] for a in history["history"]][:1] == ["preempted"]
+    assert results["wall_time_s"] == pytest.approx(history["total_wall_time_s"])
+    assert results["wall_time_s"] >= history["history"][0]["wall_time_s"]
+    metrics = pd.read_csv(tmp_path / "csv" / "metrics.csv")
+    assert set(metrics["attempt"].dropna().astype(int)) == {1, 2}  # appended, not rewritten
+    first = metrics[metrics["attempt"] == 1]
+    assert first["epoch"].dropna().astype(int).eq(0).any()  # the first attempt's epoch 0 rows survived
+
+
+def test_resume_with_a_changed_learning_rate_or_detector_is_refused(reference, tmp_path, synthetic_root):
+    import shutil
+
+    shutil.copytree(reference / "checkpoints", tmp_path / "checkpoints")
+    with pytest.raises(ResumeMismatchError, match=r"optimizer\.lr: 0\.002 -> 0\.001"):
+        run(compose(["experiment=baseline_multidomain", *SHORT, "detector.optimizer.lr=1e-3"], tmp_path, synthetic_root))
+    with pytest.raises(ResumeMismatchError) as error:
+        run(compose(["experiment=baseline_multidomain", *SHORT, "detector=resnet50"], tmp_path, synthetic_root))
+    assert "detector._target_" in str(error.value) or "backbone: 'resnet34' -> 'resnet50'" in str(error.value)
+    assert not (tmp_path / "results.json").exists()  # stopped before training
+
+
+def test_checkpoint_save_is_atomic(tmp_path, monkeypatch):
+    from engine.checkpoint_io import AtomicCheckpointIO
+
+    io = AtomicCheckpointIO()
+    target = tmp_path / "last.ckpt"
+    io.save_checkpoint({"x": torch.ones(3)}, target)
+
+    def disk_full(obj, handle):
+        handle.write(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        io.save_checkpoint({"x": torch.zeros(3)}, target)
+    assert torch.equal(torch.load(target, weights_only=True)["x"], torch.ones(3))  # the old file is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_sampler_resumes_inside_an_epoch_and_seeds_each_sample():
+    from datamodules.frame_dataset import TrainFrameSampler
+    from datamodules.resumable import SeededSample
+
+    table = pd.DataFrame({"video_id": [f"v{i // 4}" for i in range(40)], "path": [f"{i}.png" for i in range(40)],
+                          "label": [i // 4 % 2 for i in range(40)]})
+    sampler = TrainFrameSampler(table, 2, seed=3)
+    sampler.set_epoch(2)
+    full = list(sampler)
+    sampler.start_at(6)
+    assert list(sampler) == full[6:]
+    assert list(sampler) == full  # the skip applies once
+    seeded = TrainFrameSampler(table, 2, seed=3, seeded=True)
+    seeded.set_epoch(2)
+    samples = list(seeded)
+    assert all(isinstance(s, SeededSample) for s in samples) and [s.row for s in samples] == full
+    seeded.start_at(6)
+    assert list(seeded) == samples[6:]  # same rows and the same augmentation seeds after a resume
+
+
+def test_rng_state_round_trips_through_a_weights_only_checkpoint(tmp_path):
+    import random
+
+    import numpy as np
+
+    from datamodules.resumable import capture_rng, restore_rng
+
+    state = capture_rng()
+    expected = (random.random(), np.random.rand(), torch.rand(2))
+    torch.save(state, tmp_path / "rng.pt")
+    restore_rng(torch.load(tmp_path / "rng.pt", weights_only=True))
+    again = (random.random(), np.random.rand(), torch.rand(2))
+    assert expected[:2] == again[:2] and torch.equal(expected[2], again[2])
+
+
+def test_dying_wandb_service_does_not_fail_the_job(monkeypatch):
+    import wandb
+
+    from engine.pipeline import _finish_wandb
+
+    class DeadRun:
+        def mark_preempting(self):
+            raise ConnectionResetError(104, "Connection reset by peer")
+
+    monkeypatch.setattr(wandb, "run", DeadRun())
+    monkeypatch.setattr(wandb, "finish", lambda **_: (_ for _ in ()).throw(ConnectionResetError(104, "reset")))
+    _finish_wandb(preempted=False)
+    _finish_wandb(preempted=True)
+
+
+def test_preempted_job_is_never_recorded_as_failed(tmp_path):
+    from omegaconf import OmegaConf
+
+    from sweeps.failures import FAILED_FILE_NAME, run_fail_soft
+
+    def preempted(_):
+        raise Preempted(signal.SIGTERM, "stopped on SIGTERM")
+
+    with pytest.raises(Preempted):
+        run_fail_soft(preempted, OmegaConf.create({"fail_soft": True, "paths": {"output_dir": str(tmp_path)}}))
+    assert not (tmp_path / FAILED_FILE_NAME).exists()
+
+
+# --------------------------------------------------------------------------- through run.py (slow)
+
+def run_py(run_dir: Path, synthetic_root: Path, overrides: list[str], logger: str = "csv") -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    args = [sys.executable, "run.py", *overrides, f"logger={logger}", f"data.synthetic.root={synthetic_root}",
+            "data.synthetic.progress=false", f"paths.log_dir={run_dir.parent}", f"hydra.run.dir={run_dir}"]
+    return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("experiment", ["baseline_multidomain", "dtn_ffpp"])
+def test_sigkill_and_sigterm_resumes_are_exact_through_run_py(experiment, tmp_path, synthetic_root):
+    """run.py as a user runs it; DTN routes with Gaussian noise (its MoE perturbation), so its
+    training draws from the generators every step. Epochs of 5 batches, 3 epochs; SIGKILL in epoch 2
+    (resume from the end of epoch 1), SIGTERM in the middle of epoch 1 (resume from that batch)."""
+    overrides = [f"experiment={experiment}", "scale=demo", "trainer.max_epochs=3", "+trainer.limit_train_batches=5"]
+    done = run_py(tmp_path / "reference", synthetic_root, overrides, logger="default")
+    assert done.returncode == 0, done.stderr[-3000:]
+    for sig, epoch, batch in (("SIGKILL", 2, 1), ("SIGTERM", 1, 2)):
+        run_dir = tmp_path / sig
+        killed = run_py(run_dir, synthetic_root, [*overrides, interrupt(epoch, batch, sig)], logger="default")
+        assert killed.returncode == (-9 if sig == "SIGKILL" else 143), killed.stderr[-3000:]
+        if sig == "SIGTERM":
+            assert "stopped on SIGTERM" in killed.stderr + killed.stdout
+        resumed = run_py(run_dir, synthetic_root, overrides, logger="default")
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        assert_identical(tmp_path / "reference", run_dir)
+        attempts = json.loads((run_dir / "attempts.json").read_text())["attempts"]
+        assert [a["end"] for a in attempts] == ["killed (no end recorded)" if sig == "SIGKILL" else "preempted", "completed"]
+        # Both attempts logged into the same W&B run (offline: one directory per attempt, one id).
+        run_id = (run_dir / "wandb_run_id").read_text().strip()
+        offline = sorted((run_dir / "wandb").glob("offline-run-*"))
+        assert len(offline) == 2 and all(p.name.endswith(run_id) for p in offline), offline
+
+
+def test_seeded_sample_augmentation_ignores_the_process_generators(tmp_path):
+    """With worker processes each training sample's augmentation comes from its own seed, so a
+    worker restarted at a resume (fresh generators) draws the same flips and jitter."""
+    import numpy as np
+    from PIL import Image
+
+    from datamodules.frame_dataset import FrameTable
+    from datamodules.resumable import SeededSample
+    from datamodules.transforms import build_transform
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    table = pd.DataFrame({"file": [str(tmp_path / "a.png")], "label": [1], "domain": ["d"], "type": ["t"], "video_id": ["v"]})
+    dataset = FrameTable(table, build_transform(16, "half", train=True, augment={"hflip": 0.5, "color_jitter": 0.4}), {"d": 0}, {"t": 0})
+    images = []
+    for process_seed in (1, 2):
+        torch.manual_seed(process_seed)
+        images.append([dataset[SeededSample(0, seed)]["image"] for seed in range(6)])
+    assert all(torch.equal(a, b) for a, b in zip(*images))
+    assert not all(torch.equal(images[0][0], image) for image in images[0][1:])  # the seeds do differ
+    before = torch.get_rng_state()
+    dataset[SeededSample(0, 7)]
+    assert torch.equal(before, torch.get_rng_state())  # the process generator is left alone
