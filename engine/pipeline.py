@@ -17,8 +17,12 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
 from omegaconf import DictConfig, OmegaConf
 
+from callbacks.csv_logger import AtomicCSVLogger
+from detectors.guards import GuardSettings
+from engine import preflight
 from engine.synthetic_pretraining import resolve_synthetic_weights
 from evaluation.results import build_results, git_commit, predictions_path, write_predictions, write_results
+from evaluation.run_dir import begin_attempt, superseded_attempts
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +44,7 @@ def build_loggers(cfg: DictConfig, output_dir: Path) -> list[Logger]:
     """Configured loggers, plus a CSV logger when none was configured: CSV is always written."""
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None and "_target_" in c]
     if not any(isinstance(lg, CSVLogger) for lg in loggers):
-        loggers.append(CSVLogger(save_dir=str(output_dir), name="csv", version=""))
+        loggers.append(AtomicCSVLogger(save_dir=str(output_dir), name="csv", version=""))
     return loggers
 
 
@@ -108,6 +112,7 @@ def run(cfg: DictConfig) -> float | None:
     """Run one job from its composed config; returns ``cfg.objective`` for sweepers."""
     started = time.time()
     output_dir = Path(cfg.paths.output_dir)
+    preflight.check_config(cfg)  # every value, before anything is built (engine/preflight.py)
     L.seed_everything(int(cfg.seed), workers=True)
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("high")
@@ -115,11 +120,20 @@ def run(cfg: DictConfig) -> float | None:
     cfg = resolve_synthetic_weights(cfg)
     datamodule = instantiate(cfg.data, _convert_="all")
     model = instantiate(cfg.detector, _convert_="all")
+    preflight.check_model(model, int(cfg.detector.input_size))
+    if hasattr(model, "configure_guards"):
+        model.configure_guards(GuardSettings.from_config(OmegaConf.to_container(cfg.guards, resolve=True) if cfg.get("guards") else None))
     strategy = ddp_strategy(OmegaConf.select(cfg, "trainer.strategy"), model)
     trainer: L.Trainer = instantiate(
         cfg.trainer, callbacks=build_callbacks(cfg), logger=build_loggers(cfg, output_dir), **({"strategy": strategy} if strategy else {})
     )
     try:
+        # Files of every selected set and room for checkpoints, before the first training step.
+        datamodule.setup("fit")
+        preflight.check_data(datamodule)
+        if trainer.is_global_zero:
+            preflight.check_output_dir(output_dir, preflight.checkpoint_bytes(model))
+            begin_attempt(output_dir)
         resume = resolve_resume(cfg.get("ckpt_path", "auto"), output_dir)
         if resume:
             log.info("resuming from %s", resume)
@@ -226,6 +240,9 @@ def _write_outputs(cfg, output_dir: Path, validation, tests, selected, how, obje
         "protocol": cfg.protocol.name,
         "world_size": int(model.trainer.world_size),
         "complete_evaluation": all(r["complete"] for r in [*validation.values(), *tests.values()]),
+        # Frames whose score was NaN / inf, dropped and counted (guards.nonfinite_scores=skip).
+        "nonfinite_scores": {name: int(r.get("nonfinite_scores", 0)) for name, r in {**validation, **tests}.items()},
+        "superseded": superseded_attempts(output_dir),
         "frames": {name: len(r["predictions"]) for name, r in {**validation, **tests}.items()},
         "videos": {name: int(r["predictions"]["video_id"].nunique()) for name, r in {**validation, **tests}.items()},
     }

@@ -1,0 +1,64 @@
+"""Lightning's CSV logger, with ``metrics.csv`` never left cut mid-row.
+
+Lightning appends rows in place and rewrites the file in place when new columns appear, so a full
+disk (ENOSPC) or a kill mid-write leaves a cut last row that pandas reads back without complaint.
+Here a rewrite goes through a temporary file + ``os.replace``, and a failed append is truncated
+back to the last complete row before the error (naming the file) is raised.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from pathlib import Path
+
+from lightning.fabric.loggers.logger import rank_zero_experiment
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+
+from evaluation.results import atomic_open, output_write_error
+
+
+class AtomicExperimentWriter(ExperimentWriter):
+    def save(self) -> None:
+        if not self.metrics:
+            return
+        path = self.metrics_file_path
+        new_keys = self._record_new_keys()
+        exists = os.path.isfile(path)
+        if new_keys or not exists:
+            rows = []
+            if exists:
+                with open(path, newline="", encoding="utf-8") as handle:
+                    rows = list(csv.DictReader(handle))
+            with atomic_open(path, newline="") as handle:
+                writer = csv.DictWriter(handle, fieldnames=self.metrics_keys)
+                writer.writeheader()
+                writer.writerows(rows)
+                writer.writerows(self.metrics)
+        else:
+            buffer = io.StringIO(newline="")
+            csv.DictWriter(buffer, fieldnames=self.metrics_keys).writerows(self.metrics)
+            size = os.path.getsize(path)
+            try:
+                with open(path, "a", newline="", encoding="utf-8") as handle:
+                    handle.write(buffer.getvalue())
+                    handle.flush()
+            except OSError as error:
+                os.truncate(path, size)  # back to the last complete row
+                raise output_write_error(Path(path), error) from error
+        self.metrics = []
+
+
+class AtomicCSVLogger(CSVLogger):
+    """``CSVLogger`` whose ``metrics.csv`` only ever holds complete rows."""
+
+    @property
+    @rank_zero_experiment
+    def experiment(self) -> AtomicExperimentWriter:
+        if self._experiment is not None:
+            return self._experiment
+        self._fs.makedirs(self.root_dir, exist_ok=True)
+        self._experiment = AtomicExperimentWriter(log_dir=self.log_dir)
+        return self._experiment
