@@ -40,9 +40,24 @@ def exit_on_user_error(task: Callable[..., Any], *args: Any) -> Any:
     """``task(*args)``; a user error becomes one ``error: <message>`` line on stderr and exit status 2."""
     try:
         return task(*args)
-    except USER_ERRORS as error:
+    except Exception as error:
+        mistake = user_error(error)
+        if mistake is None:
+            raise
         if logging.getLogger().handlers:  # Hydra's console + job log file
-            log.error("error: %s", error)
+            log.error("error: %s", mistake)
         else:
-            print(f"error: {error}", file=sys.stderr, flush=True)
+            print(f"error: {mistake}", file=sys.stderr, flush=True)
         raise SystemExit(USER_ERROR_EXIT_CODE) from None
+
+
+def user_error(error: BaseException) -> BaseException | None:
+    """``error`` or the user error it wraps (Hydra's ``InstantiationException`` wraps what a
+    constructor raised, e.g. a refused weights file), else None: a bug."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, USER_ERRORS):
+            return error
+        seen.add(id(error))
+        error = error.__cause__
+    return None

@@ -329,10 +329,17 @@ def _datamodule(tmp_path, synthetic_root, *overrides):
     return datamodule
 
 
-def test_test_set_made_of_validation_frames_is_refused(tmp_path, synthetic_root):
-    valcopy = "+protocol.test.valcopy={dataset:ffpp_c23,split:val,domain:ffpp,exclude_types:[FaceShifter]}"
-    with pytest.raises(ProtocolError, match=r"frame\(s\) of test set 'valcopy' are also validation frames"):
-        _datamodule(tmp_path, synthetic_root, valcopy)
+LEAKS = [
+    ("val", r"frame\(s\) of test set 'leak' are also validation frames; a test set must not contain the frames that select"),
+    ("train", r"frame\(s\) of set 'leak' are also training frames .*; evaluation data must not be trained on"),
+]
+
+
+@pytest.mark.parametrize("split, expected", LEAKS, ids=[f"test set made of {s} frames" for s, _ in LEAKS])
+def test_test_set_sharing_frames_with_train_or_validation_is_refused(tmp_path, synthetic_root, split, expected):
+    leak = f"+protocol.test.leak={{dataset:ffpp_c23,split:{split},domain:ffpp,exclude_types:[FaceShifter]}}"
+    with pytest.raises(ProtocolError, match=expected):
+        _datamodule(tmp_path, synthetic_root, leak)
 
 
 def test_missing_frame_is_found_before_training(tmp_path, synthetic_root):
@@ -380,6 +387,20 @@ def test_user_mistake_is_one_line_without_traceback(tmp_path, monkeypatch, capfd
     output = captured.out + captured.err + (run_dir / "train.log").read_text()
     assert stop.value.code == USER_ERROR_EXIT_CODE
     assert "seed='abc': expected an integer" in output and "Traceback" not in output
+
+
+def test_user_error_inside_hydra_instantiate_is_still_one_line(tmp_path):
+    from hydra.errors import InstantiationException
+
+    def build():
+        try:
+            raise WeightsFileError(f"pretrained weights {tmp_path}/w.pt is not a PyTorch weights file")
+        except WeightsFileError as error:
+            raise InstantiationException("Error in call to target 'detectors.baselines.TimmDetector'") from error
+
+    with pytest.raises(SystemExit) as stop:
+        exit_on_user_error(build)
+    assert stop.value.code == USER_ERROR_EXIT_CODE
 
 
 def test_bugs_keep_their_traceback():
