@@ -25,6 +25,7 @@ class AtomicExperimentWriter(ExperimentWriter):
         if not self.metrics:
             return
         path = self.metrics_file_path
+        header = list(self.metrics_keys)
         new_keys = self._record_new_keys()
         exists = os.path.isfile(path)
         if new_keys or not exists:
@@ -32,11 +33,15 @@ class AtomicExperimentWriter(ExperimentWriter):
             if exists:
                 with open(path, newline="", encoding="utf-8") as handle:
                     rows = list(csv.DictReader(handle))
-            with atomic_open(path, newline="") as handle:
-                writer = csv.DictWriter(handle, fieldnames=self.metrics_keys)
-                writer.writeheader()
-                writer.writerows(rows)
-                writer.writerows(self.metrics)
+            try:
+                with atomic_open(path, newline="") as handle:
+                    writer = csv.DictWriter(handle, fieldnames=self.metrics_keys)
+                    writer.writeheader()
+                    writer.writerows(rows)
+                    writer.writerows(self.metrics)
+            except BaseException:
+                self.metrics_keys[:] = header  # the file still has the old header: a retry rewrites it
+                raise
         else:
             buffer = io.StringIO(newline="")
             csv.DictWriter(buffer, fieldnames=self.metrics_keys).writerows(self.metrics)

@@ -15,6 +15,7 @@ import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger, Logger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from callbacks.csv_logger import AtomicCSVLogger
@@ -131,7 +132,8 @@ def run(cfg: DictConfig) -> float | None:
         # Files of every selected set and room for checkpoints, before the first training step.
         datamodule.setup("fit")
         preflight.check_data(datamodule)
-        if trainer.is_global_zero:
+        # Before fit the trainer does not know its rank yet; Lightning's rank from the environment does.
+        if getattr(rank_zero_only, "rank", 0) == 0:
             preflight.check_output_dir(output_dir, preflight.checkpoint_bytes(model))
             begin_attempt(output_dir)
         resume = resolve_resume(cfg.get("ckpt_path", "auto"), output_dir)

@@ -98,8 +98,9 @@ def config_problems(cfg: DictConfig) -> list[str]:
             problems.append(f"trainer.{key}={limit!r}: expected a fraction in (0, 1] or a number of batches >= 1")
     detector = OmegaConf.to_container(cfg.detector, resolve=True) if cfg.get("detector") is not None else {}
     for where, lr in _learning_rates(detector, "detector"):
-        if lr is not None and (not _is_number(lr) or not math.isfinite(lr) or lr <= 0):
-            problems.append(f"{where}={lr!r}: expected a learning rate > 0 (a finite number)")
+        floor = "min" in where.rsplit(".", 1)[-1]  # a schedule's floor (min_lr) may be 0
+        if lr is not None and (not _is_number(lr) or not math.isfinite(lr) or lr < 0 or (lr == 0 and not floor)):
+            problems.append(f"{where}={lr!r}: expected a learning rate {'>= 0' if floor else '> 0'} (a finite number)")
     for name, weight in (detector.get("aux_loss_weights") or {}).items():
         if not _is_number(weight) or not math.isfinite(weight) or weight < 0:
             problems.append(f"detector.aux_loss_weights.{name}={weight!r}: expected a finite weight >= 0 (0 only logs the loss)")

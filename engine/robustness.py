@@ -42,7 +42,7 @@ from torch.utils.data import DataLoader
 
 from datamodules.frame_dataset import FrameTable
 from datamodules.transforms import build_transform
-from detectors.weights_file import load_checkpoint_into, load_weights_file
+from detectors.weights_file import load_checkpoint_into
 from evaluation.metrics import METRIC_NAMES, all_metrics
 from evaluation.results import RESULTS_FILE_NAME, atomic_write_json, git_commit, load_results
 from evaluation.robustness import CORRUPTIONS, SEVERITIES, CorruptImage, CorruptionError, corruption_parameter
@@ -379,9 +379,6 @@ def load_model(cfg: DictConfig, checkpoint: Path) -> torch.nn.Module:
         detector_cfg.pretrained = None
     model = instantiate(detector_cfg, _convert_="all")
     # Never unpickles code (weights_only=True); refuses another detector's checkpoint by name.
-    content = load_weights_file(checkpoint, "robustness checkpoint")
-    if not isinstance(content, dict) or "state_dict" not in content:
-        raise RobustnessError(f"{checkpoint}: no 'state_dict'; expected a Lightning checkpoint of this suite")
     load_checkpoint_into(model, checkpoint, "robustness checkpoint")
     return model
 

@@ -429,7 +429,7 @@ def test_full_disk_while_writing_results_names_the_file_and_keeps_the_old_one(fi
     monkeypatch.setattr(results_module, "_json_chunks", chunks_then_full)
     shutil.copy(finished_run / "results.json", tmp_path / "results.json")
     with pytest.raises(OutputWriteError) as error:
-        write_results(tmp_path, {**results, "tests": {k: results_module.json_safe(v) for k, v in results["tests"].items()}})
+        write_results(tmp_path, results)
     assert error.value.errno == errno.ENOSPC
     assert f"cannot write '{tmp_path / 'results.json'}': No space left on device" in str(error.value)
     assert (tmp_path / "results.json").read_text() == old and sorted(os.listdir(tmp_path)) == ["results.json"]
@@ -478,6 +478,9 @@ def test_full_disk_never_leaves_metrics_csv_cut_mid_row(tmp_path, monkeypatch, n
     assert Path(writer.metrics_file_path).read_text() == before  # complete rows only, as before the failure
     assert list(csv.reader(open(writer.metrics_file_path)))[-1] == ["0", "0.5"]
     assert sorted(os.listdir(tmp_path)) == ["metrics.csv"]
+    writer.save()  # space is back: the kept rows are written with a consistent header
+    rows = list(csv.DictReader(open(writer.metrics_file_path)))
+    assert [row["train/loss"] for row in rows] == ["0.5", "0.25"] and len({len(r) for r in rows}) == 1
 
 
 def test_rerun_into_a_finished_directory_never_mixes_attempts(finished_run, tmp_path, synthetic_root, monkeypatch):
