@@ -483,8 +483,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             raise RobustnessError("give run_dir=<run dir> (or ckpt=<file> inside <run dir>/checkpoints/)")
         written = evaluate_run(run_dir, settings, ckpt, config_overrides, out_dir=run_arguments.get("out_dir"))
-    except RobustnessError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except Exception as error:
+        from engine.user_errors import user_error
+
+        # Bad settings and user errors (a refused checkpoint, a missing file) are one line; bugs keep a traceback.
+        mistake = error if isinstance(error, RobustnessError) else user_error(error)
+        if mistake is None:
+            raise
+        print(f"error: {mistake}", file=sys.stderr)
         return 2
     print(f"wrote {written}")
     return 0

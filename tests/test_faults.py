@@ -276,6 +276,15 @@ def test_checkpoint_of_another_architecture_names_both(finished_run, tmp_path):
         load_checkpoint_into(model, plain)
 
 
+def test_robustness_command_refuses_a_crafted_checkpoint_in_one_line(finished_run, tmp_path, capsys):
+    from engine.robustness import main
+
+    crafted = _crafted(tmp_path)
+    assert main([f"run_dir={finished_run}", f"ckpt={crafted}", "corruptions=[jpeg]", "severities=[0,1]"]) == 2
+    assert f"error: robustness checkpoint {str(crafted)!r} was refused" in capsys.readouterr().err
+    assert not (tmp_path / "PWNED").exists()
+
+
 def test_robustness_loads_the_runs_own_checkpoint(finished_run):
     from engine.robustness import load_model, run_config
 
