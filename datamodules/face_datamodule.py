@@ -12,7 +12,7 @@ import pandas as pd
 from torch.utils.data import DataLoader
 
 from datamodules.frame_dataset import EvalShardSampler, FrameTable, TrainFrameSampler, fixed_eval_frames
-from datamodules.protocol import RECORDS_DOMAIN, Protocol, ProtocolItem, parse_protocol
+from datamodules.protocol import RECORDS_DOMAIN, Protocol, ProtocolError, ProtocolItem, parse_protocol
 from datamodules.resumable import LoaderPosition, ResumableLoader, capture_rng, position_after
 from datamodules.sources import load_dataset_records
 from datamodules.transforms import build_transform
@@ -158,9 +158,18 @@ class FaceDataModule(L.LightningDataModule):
         for name, table in {"val": val_table, **test_tables}.items():
             shared = train_files.intersection(table["file"])
             if shared:
-                raise ValueError(
+                raise ProtocolError(
                     f"protocol {self.protocol.name!r}: {len(shared)} frame(s) of set {name!r} are also training frames "
                     f"(e.g. {sorted(shared)[:3]}); evaluation data must not be trained on"
+                )
+        # The validation frames select the checkpoint: testing on them would report a selected score.
+        val_files = set(val_table["file"])
+        for name, table in test_tables.items():
+            shared = val_files.intersection(table["file"])
+            if shared:
+                raise ProtocolError(
+                    f"protocol {self.protocol.name!r}: {len(shared)} frame(s) of test set {name!r} are also validation "
+                    f"frames (e.g. {sorted(shared)[:3]}); a test set must not contain the frames that select the checkpoint"
                 )
 
     def _ids(self) -> tuple[dict[str, int], dict[str, int]]:

@@ -20,8 +20,16 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
+from detectors.guards import (
+    GuardSettings,
+    LossGuard,
+    NonFiniteScoresError,
+    check_saturated,
+    nonfinite_message,
+)
 from detectors.optimizers import build_optimizer
 from detectors.output import DetectorOutput
+from detectors.weights_file import IDENTITY_KEY, check_identity, identity
 from evaluation.gather import gather_scores
 from evaluation.metrics import all_metrics, eer_threshold, max_eer
 
@@ -65,6 +73,12 @@ class BaseDetector(L.LightningModule):
         self._eval_buffers: dict[int, list[tuple[torch.Tensor, torch.Tensor]]] = {}
         # Routing of the last training step, read by callbacks.RoutingStatistics.
         self.last_routing: dict = {}
+        self.configure_guards(GuardSettings())
+
+    def configure_guards(self, settings: GuardSettings) -> None:
+        """Non-finite / divergence checks (detectors/guards.py); the pipeline passes ``cfg.guards``."""
+        self.guards = settings
+        self._loss_guard = LossGuard(settings)
 
     # -- model ---------------------------------------------------------------------------------
     def forward(self, images: torch.Tensor, batch: Mapping[str, torch.Tensor] | None = None) -> DetectorOutput:
@@ -107,6 +121,8 @@ class BaseDetector(L.LightningModule):
         return total, components
 
     def log_losses(self, total: torch.Tensor, components: Mapping[str, torch.Tensor], batch_size: int) -> None:
+        # Every training step passes here: a NaN / exploding loss stops the run at this step, by name.
+        self._loss_guard.check(total, components, self.global_step, self.current_epoch, type(self).__name__)
         self.log("train/loss", total, prog_bar=True, batch_size=batch_size)
         for name, value in components.items():
             self.log(f"train/loss_{name}", value.detach().float(), batch_size=batch_size)
@@ -153,7 +169,19 @@ class BaseDetector(L.LightningModule):
             indices = torch.cat([p[0] for p in parts]).to(device) if parts else torch.zeros(0, dtype=torch.long, device=device)
             scores = torch.cat([p[1] for p in parts]).to(device) if parts else torch.zeros(0, device=device)
             full = gather_scores(indices, scores, len(eval_set.frames), eval_set.name, require_complete=complete)
-            scored = ~np.isnan(full)
+            # A second gather tells rows scored NaN / inf apart from rows not scored (limit_*_batches).
+            finite = gather_scores(indices, torch.isfinite(scores).float(), len(eval_set.frames), eval_set.name, require_complete=complete)
+            scored = ~np.isnan(finite)
+            nonfinite = scored & (finite == 0.0)
+            skipped = int(nonfinite.sum())
+            if skipped:
+                message = nonfinite_message(eval_set.name, skipped, int(scored.sum()), eval_set.frames.loc[nonfinite, "path"].tolist())
+                if self.guards.nonfinite_scores == "error":
+                    raise NonFiniteScoresError(f"{type(self).__name__}: {message}")
+                log.warning("%s: counted and dropped (guards.nonfinite_scores=skip)", message)
+                scored = scored & ~nonfinite
+            if stage == "validate" and self.guards.saturation:
+                check_saturated(full[scored], eval_set.name, type(self).__name__)
             frames = eval_set.frames.loc[scored]
             predictions = pd.DataFrame(
                 {
@@ -166,6 +194,8 @@ class BaseDetector(L.LightningModule):
                 }
             )
             if predictions.empty:
+                if skipped:
+                    raise NonFiniteScoresError(f"{type(self).__name__}: every scored frame of set {eval_set.name!r} is non-finite")
                 continue
             metrics = all_metrics(
                 predictions["score"].to_numpy(),
@@ -173,7 +203,9 @@ class BaseDetector(L.LightningModule):
                 predictions["video_id"].to_numpy(),
                 val_threshold=None if stage == "validate" or math.isnan(threshold) else threshold,
             )
-            results[eval_set.name] = {"metrics": metrics, "predictions": predictions, "complete": complete}
+            results[eval_set.name] = {
+                "metrics": metrics, "predictions": predictions, "complete": complete and not skipped, "nonfinite_scores": skipped,
+            }
         return results
 
     def _log_metrics(self, prefix: str, metrics: Mapping[str, Mapping[str, float]]) -> None:
@@ -210,6 +242,14 @@ class BaseDetector(L.LightningModule):
                 value = max_eer({n: r["metrics"][level]["eer"] for n, r in results.items()})
                 self.log(f"test/{'' if level == 'frame' else 'video_'}m_eer", value, sync_dist=False)
         self._eval_buffers = {}
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Which detector wrote the file: loading it into another one is refused even if shapes match.
+        checkpoint[IDENTITY_KEY] = identity(self)
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        check_identity(checkpoint, self, "the checkpoint being loaded")
 
     # -- optimisation --------------------------------------------------------------------------
     def parameter_groups(self) -> list[dict[str, Any]] | Any:

@@ -33,6 +33,7 @@ from detectors.dtn_parts import (
     Perturbation,
 )
 from detectors.output import DetectorOutput
+from detectors.weights_file import load_checkpoint_into, load_weights_file, state_dict_of
 from losses.contrastive_center import ContrastiveCenterLoss
 from losses.distillation import as_two_class_logits, knowledge_distillation_loss
 
@@ -50,12 +51,8 @@ def load_state_dict_from_checkpoint(path: str | Path) -> dict[str, torch.Tensor]
     path = Path(path).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"teacher checkpoint {str(path)!r} does not exist (expected a .ckpt of the previous generation)")
-    # The suite's own Lightning checkpoints hold non-tensor state (loops, callbacks): full unpickling.
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    state = checkpoint.get("state_dict", checkpoint) if isinstance(checkpoint, Mapping) else None
-    if not isinstance(state, Mapping):
-        raise ValueError(f"teacher checkpoint {str(path)!r}: expected a Lightning checkpoint with a 'state_dict'")
-    return dict(state)
+    # weights_only=True (detectors.weights_file): the suite's checkpoints hold tensors and plain containers only.
+    return state_dict_of(load_weights_file(path, "teacher checkpoint"), path, "teacher checkpoint")
 
 
 class SelfDistillationMixin:
@@ -101,13 +98,16 @@ class SelfDistillationMixin:
         self.teacher_checkpoint = teacher_checkpoint
         if teacher_checkpoint:
             teacher = make_twin()
-            teacher_state = load_state_dict_from_checkpoint(teacher_checkpoint)
-            teacher.load_state_dict(teacher_state, strict=True)
+            path = Path(teacher_checkpoint).expanduser()
+            if not path.is_file():
+                raise FileNotFoundError(f"teacher checkpoint {str(path)!r} does not exist (expected a .ckpt of the previous generation)")
+            # Safe (weights_only=True), strict, and refuses another detector's checkpoint by name.
+            load_checkpoint_into(teacher, path, "teacher checkpoint")
             self.set_teacher(teacher)
             if student_init == "teacher":
                 # The warm-start reading of "the previously trained DTN ... is also taken as the student":
                 # the student starts from the teacher's weights (a resumed run then loads its own last.ckpt).
-                self.load_state_dict(teacher_state, strict=True)  # type: ignore[attr-defined]
+                self.load_state_dict(teacher.state_dict(), strict=True)  # type: ignore[attr-defined]
 
     @property
     def teacher(self) -> nn.Module | None:

@@ -1,6 +1,7 @@
 """The history of a run directory across attempts (a SLURM requeue, a rerun after a crash):
 ``attempts.json`` lists every attempt (start, end, how it ended, wall time, the checkpoint it
-resumed from, the SLURM job), ``csv/metrics.csv`` is appended to rather than rewritten, and the W&B
+resumed from, the SLURM job), ``csv/metrics.csv`` is appended to rather than rewritten
+(callbacks/csv_logger.py), and the W&B
 run id is kept in ``wandb_run_id`` so every attempt logs into the same W&B run."""
 
 from __future__ import annotations
@@ -15,10 +16,6 @@ import string
 import time
 from pathlib import Path
 from typing import Any
-
-from lightning.pytorch.loggers import CSVLogger
-from lightning.pytorch.loggers.csv_logs import ExperimentWriter
-from lightning.pytorch.loggers.logger import rank_zero_experiment
 
 from evaluation.results import atomic_write_json
 
@@ -111,35 +108,3 @@ def wandb_run_id(run_dir: str | os.PathLike) -> str:
     tmp.write_text(value + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return value
-
-
-class _AppendingWriter(ExperimentWriter):
-    """Lightning's CSV writer deletes an existing ``metrics.csv``; this one keeps it and appends
-    (its header is read first, so new columns rewrite the file with every old row kept)."""
-
-    def _check_log_dir_exists(self) -> None:
-        if self._fs.isfile(self.metrics_file_path):
-            with self._fs.open(self.metrics_file_path, "r", newline="") as handle:
-                header = handle.readline().strip()
-            self.metrics_keys = [k for k in header.split(",") if k]
-
-
-class AppendingCSVLogger(CSVLogger):
-    """``CSVLogger`` that appends to ``metrics.csv`` across attempts; each row carries ``attempt``."""
-
-    def __init__(self, *args, attempt: int | None = None, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.attempt = attempt
-
-    @property
-    @rank_zero_experiment
-    def experiment(self) -> _AppendingWriter:
-        if self._experiment is None:
-            os.makedirs(self.root_dir, exist_ok=True)
-            self._experiment = _AppendingWriter(log_dir=self.log_dir)
-        return self._experiment
-
-    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        if self.attempt is not None:
-            metrics = {**metrics, "attempt": self.attempt}
-        super().log_metrics(metrics, step)

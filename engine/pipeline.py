@@ -18,8 +18,11 @@ from lightning.pytorch.loggers import CSVLogger, Logger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
+from callbacks.csv_logger import AtomicCSVLogger
 from callbacks.resume import Preempted, ResumeCheckpoints
-from engine.attempts import AppendingCSVLogger, Attempts, wandb_run_id
+from detectors.guards import GuardSettings
+from engine import preflight
+from engine.attempts import Attempts, wandb_run_id
 from engine.checkpoint_io import AtomicCheckpointIO
 from engine.compilation import maybe_compile
 from engine.console import print_config_tree, print_results_table, single_lightning_log
@@ -29,6 +32,7 @@ from engine.synthetic_pretraining import resolve_synthetic_weights
 from engine.threads import apply_threads
 from engine.timings import PhaseClock, PhaseTimings
 from evaluation.results import build_results, git_commit, predictions_path, write_predictions, write_results
+from evaluation.run_dir import begin_attempt, superseded_attempts
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +49,9 @@ def build_loggers(cfg: DictConfig, output_dir: Path, attempt: int | None = None)
     appended to across attempts (each row carries ``attempt``)."""
     loggers = [_logger(c, output_dir) for c in (cfg.get("logger") or {}).values() if c is not None and "_target_" in c]
     if not any(isinstance(lg, CSVLogger) for lg in loggers):
-        loggers.append(AppendingCSVLogger(save_dir=str(output_dir), name="csv", version=""))
+        loggers.append(AtomicCSVLogger(save_dir=str(output_dir), name="csv", version=""))
     for lg in loggers:
-        if isinstance(lg, AppendingCSVLogger):
+        if isinstance(lg, AtomicCSVLogger):
             lg.attempt = attempt
     return loggers
 
@@ -112,6 +116,7 @@ def run(cfg: DictConfig) -> float | None:
     """Run one job from its composed config; returns ``cfg.objective`` for sweepers."""
     started = time.time()
     output_dir = Path(cfg.paths.output_dir)
+    preflight.check_config(cfg)  # every value, before anything is built (engine/preflight.py)
     single_lightning_log()
     if cfg.get("print_config"):
         rank_zero_only(print_config_tree)(cfg, fields=PRINTED_FIRST)
@@ -128,6 +133,9 @@ def run(cfg: DictConfig) -> float | None:
         cfg = resolve_synthetic_weights(cfg)
     model = instantiate(cfg.detector, _convert_="all")
     maybe_compile(model, OmegaConf.to_container(cfg.compile) if cfg.get("compile") else None)
+    preflight.check_model(model, int(cfg.detector.input_size))
+    if hasattr(model, "configure_guards"):
+        model.configure_guards(GuardSettings.from_config(OmegaConf.to_container(cfg.guards, resolve=True) if cfg.get("guards") else None))
     strategy = ddp_strategy(OmegaConf.select(cfg, "trainer.strategy"), model)
     resume = resolve_resume(cfg.get("ckpt_path", "auto"), output_dir)
     if resume:
@@ -144,6 +152,11 @@ def run(cfg: DictConfig) -> float | None:
         attempts.start(resume)
     preempted = False
     try:
+        # Files of every selected set and room for checkpoints, before the first training step.
+        preflight.check_data(datamodule)
+        if attempt is not None:
+            preflight.check_output_dir(output_dir, preflight.checkpoint_bytes(model))
+            begin_attempt(output_dir)  # an earlier attempt's results are moved aside (evaluation/run_dir.py)
         if trainer.is_global_zero:
             log_run_config(trainer.loggers, cfg)
         with clock.phase("fit"):
@@ -286,6 +299,9 @@ def _write_outputs(cfg, output_dir: Path, validation, tests, selected, how, obje
         "protocol": cfg.protocol.name,
         "world_size": int(model.trainer.world_size),
         "complete_evaluation": all(r["complete"] for r in [*validation.values(), *tests.values()]),
+        # Frames whose score was NaN / inf, dropped and counted (guards.nonfinite_scores=skip).
+        "nonfinite_scores": {name: int(r.get("nonfinite_scores", 0)) for name, r in {**validation, **tests}.items()},
+        "superseded": superseded_attempts(output_dir),
         "frames": {name: len(r["predictions"]) for name, r in {**validation, **tests}.items()},
         "videos": {name: int(r["predictions"]["video_id"].nunique()) for name, r in {**validation, **tests}.items()},
     }

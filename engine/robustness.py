@@ -44,6 +44,7 @@ from torchvision.transforms.v2.functional import to_pil_image
 
 from datamodules.frame_dataset import FrameTable, load_rgb, video_groups
 from datamodules.transforms import build_transform
+from detectors.weights_file import load_checkpoint_into
 from evaluation.metrics import METRIC_NAMES, all_metrics
 from evaluation.plots import curve, plot_robustness  # noqa: F401  (curve: part of this module's API)
 from evaluation.results import RESULTS_FILE_NAME, atomic_write_json, git_commit, load_results
@@ -347,11 +348,8 @@ def load_model(cfg: DictConfig, checkpoint: Path) -> torch.nn.Module:
     if "pretrained" in detector_cfg:
         detector_cfg.pretrained = None
     model = instantiate(detector_cfg, _convert_="all")
-    # Our own Lightning checkpoint (holds non-tensor state such as hyper-parameters and loops).
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    if "state_dict" not in state:
-        raise RobustnessError(f"{checkpoint}: no 'state_dict'; expected a Lightning checkpoint of this suite")
-    model.load_state_dict(state["state_dict"], strict=True)
+    # Never unpickles code (weights_only=True); refuses another detector's checkpoint by name.
+    load_checkpoint_into(model, checkpoint, "robustness checkpoint")
     return model
 
 
@@ -459,8 +457,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             raise RobustnessError("give run_dir=<run dir> (or ckpt=<file> inside <run dir>/checkpoints/)")
         written = evaluate_run(run_dir, settings, ckpt, config_overrides, out_dir=run_arguments.get("out_dir"))
-    except RobustnessError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except Exception as error:
+        from engine.user_errors import user_error
+
+        # Bad settings and user errors (a refused checkpoint, a missing file) are one line; bugs keep a traceback.
+        mistake = error if isinstance(error, RobustnessError) else user_error(error)
+        if mistake is None:
+            raise
+        print(f"error: {mistake}", file=sys.stderr)
         return 2
     print(f"wrote {written}")
     return 0

@@ -53,6 +53,14 @@ class ResultsFileError(ValueError):
     """A results file or results dict that breaks the schema; the message names file and key."""
 
 
+class OutputWriteError(OSError):
+    """An output file could not be written (full disk, quota, permissions); names the file. The
+    previous version of the file, if any, is unchanged and no partial file is left."""
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 # --------------------------------------------------------------------------- atomic writing
 
 
@@ -65,16 +73,19 @@ def atomic_open(path: str | os.PathLike, newline: str | None = None) -> Iterator
     previous ``path`` (if any) is left untouched.
     """
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
-        "w",
-        encoding="utf-8",
-        newline=newline,
-        dir=target.parent,
-        prefix=f".{target.name}.",
-        suffix=".tmp",
-        delete=False,
-    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        handle = tempfile.NamedTemporaryFile(
+            "w",
+            encoding="utf-8",
+            newline=newline,
+            dir=target.parent,
+            prefix=f".{target.name}.",
+            suffix=".tmp",
+            delete=False,
+        )
+    except OSError as error:
+        raise output_write_error(target, error) from error
     temporary = Path(handle.name)
     try:
         with handle:
@@ -86,10 +97,26 @@ def atomic_open(path: str | os.PathLike, newline: str | None = None) -> Iterator
             os.fchmod(handle.fileno(), mode)
             os.fsync(handle.fileno())
         os.replace(temporary, target)
+    except OSError as error:
+        temporary.unlink(missing_ok=True)
+        raise output_write_error(target, error) from error
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
     _fsync_directory(target.parent)
+
+
+def output_write_error(target: Path, error: OSError) -> OutputWriteError:
+    # ENOSPC from a write carries no file name: say which file, and that nothing partial is left.
+    if isinstance(error, OutputWriteError):
+        return error
+    reason = error.strerror or str(error)
+    return OutputWriteError(
+        error.errno,
+        f"cannot write {str(target)!r}: {reason} (errno {error.errno}); no partial file was left and the previous "
+        f"version, if any, is unchanged. Free space (or fix permissions) and re-run",
+        str(target),
+    )
 
 
 def _fsync_directory(directory: Path) -> None:

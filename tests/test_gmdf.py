@@ -501,7 +501,7 @@ def test_gmdf_multidomain_runs_end_to_end_and_caches_its_tokenizer(tmp_path, syn
     assert len(clips) == 1 and results["config"]["detector"]["pretrained"] == str(clips[0])
     metrics = pd.read_csv(tmp_path / "run" / "csv" / "metrics.csv")
     assert {"train/loss_task", "train/loss_sis", "train/loss_mim", "train/loss_da", "train/loss_inner_cls", "test/m_eer"} <= set(metrics.columns)
-    checkpoint = torch.load(results["validation"]["checkpoint"], map_location="cpu", weights_only=False)
+    checkpoint = torch.load(results["validation"]["checkpoint"], map_location="cpu", weights_only=True)
     assert bool(checkpoint["state_dict"]["tokenizer_ready"])  # a restored model keeps its MIM targets
 
 

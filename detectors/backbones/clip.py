@@ -14,6 +14,7 @@ import open_clip
 import torch.nn as nn
 
 from detectors.backbones.pretrained import parse_pretrained
+from detectors.weights_file import check_weights_file
 
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -60,6 +61,8 @@ def build_clip(
     if size not in {"paper", "tiny"}:
         raise ValueError(f"CLIP size must be 'paper' or 'tiny', got {size!r}")
     spec = parse_pretrained(pretrained, what=f"open_clip model {model_name}")
+    if spec.kind == "file":  # refused with a clear message before open_clip sees it
+        check_weights_file(spec.value, f"pretrained weights of open_clip model {model_name}")
     if spec.kind == "tag" and spec.value.lower() == "synthetic":
         raise ValueError(
             "pretrained='synthetic' names the tiny CLIP the suite pretrains on the embedded data; the pipeline "

@@ -11,6 +11,7 @@ import torch.nn as nn
 
 from detectors.backbones import tiny_vgg  # noqa: F401  (registers the tiny VGG with timm)
 from detectors.backbones.pretrained import parse_pretrained
+from detectors.weights_file import check_weights_file
 
 # Tiny random stand-ins used at scale=demo, by architecture family.
 TINY_STANDINS: dict[str, str] = {
@@ -48,6 +49,8 @@ def create_timm_backbone(
     if name not in timm.list_models() and name.split(".")[0] not in timm.list_models():
         raise ValueError(f"unknown timm model {name!r}; see timm.list_models() for the names that exist")
     spec = parse_pretrained(pretrained, what=f"timm model {name}")
+    if spec.kind == "file":  # refused with a clear message before timm sees it
+        check_weights_file(spec.value, f"pretrained weights of timm model {name}")
     if size == "tiny":
         # Tiny stand-ins never download; a local weights file (e.g. a saved tiny model) is honoured.
         overlay = {"pretrained_cfg_overlay": {"file": spec.value}} if spec.kind == "file" else {}
