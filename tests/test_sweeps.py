@@ -67,10 +67,11 @@ EXPECTED_JOBS = {
     "moa_backbones": 3,
     "moa_adapter_dim": 3,
     "moa_num_adapters": 3,
-    # SUEDE ablations (Tables III, IV, Fig. 5)
+    # SUEDE ablations (Tables III, IV, Fig. 5: every count 2..8) and the routed-expert width (the suite's)
     "suede_placement": 4,
     "suede_moe_layers": 4,
-    "suede_num_experts": 4,
+    "suede_num_experts": 7,
+    "suede_routed_width": 4,
 }
 SWEEPS = sorted(p.stem for p in (CONF / "sweep").glob("*.yaml"))
 
