@@ -1252,6 +1252,9 @@ MOA_TABLE2 = PaperTable(
         "Rows are 'train subset / method' (protocols diff_train_<subset>); test sets diff_<subset> hold "
         "that subset's fakes and the real test images.",
         "The caption says AUC (%) but the numbers are fractions; printed as fractions.",
+        "The MoA-CLIP row does NOT reproduce MoA-CLIP: each protocol trains on one forgery domain, so N = 1 "
+        "(the router weighs a single adapter, L_att = L_sim = 0); the row measures shared + one adapter with "
+        "L_cac. The paper does not say how it forms domains inside one DiFF subset (docs/CLIP_METHODS.md).",
     ),
 )
 
