@@ -61,6 +61,7 @@ EXPECTED_JOBS = {
     "gmdf_masking": 12,
     "gmdf_phi": 5,
     "gmdf_robustness": 1,
+    "gmdf_multidomain": 4,  # GM-DF Table 4's GM-DF row (the four multi-domain protocols)
     "gmdf_gid": 4,  # GM-DF Table 2's GM-DF row (not an ablation; the same protocols as gmdf_gid_baselines)
     # MoA-CLIP ablations (Tables 3-6)
     "moa_losses": 4,
