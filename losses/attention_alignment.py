@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import torch
 
-
 PAIR_REDUCTIONS = ("sum", "mean")
 
 
