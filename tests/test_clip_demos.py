@@ -11,9 +11,11 @@ from conftest import compose
 from engine.pipeline import run
 from evaluation.results import load_results
 
-# experiment -> (in-domain test set, its floor; held-out test set, its floor): floors a little under the
-# seed-0 numbers measured on this machine (docs/CLIP_METHODS.md, "Demo scale").
-FLOORS: dict[str, tuple[str, float, str, float]] = {}
+# experiment -> {test set: floor}: floors a little under the seed-0 frame AUCs measured for it
+# (docs/CLIP_METHODS.md, "Demo scale"); only measured experiments are listed.
+FLOORS: dict[str, dict[str, float]] = {
+    "suede_uniattack_p1": {"uniattack_p1": 0.75},  # measured 0.846 (in-domain; P1 has no held-out set)
+}
 
 
 def _aucs(overrides: list[str], tmp_path, synthetic_root) -> dict[str, float]:
@@ -26,8 +28,8 @@ def _aucs(overrides: list[str], tmp_path, synthetic_root) -> dict[str, float]:
 def test_clip_family_demo_learns_in_domain_and_held_out(experiment, tmp_path, synthetic_root):
     from benchmarks.clip_methods_demo import baseline_overrides
 
-    in_domain, in_floor, held_out, held_floor = FLOORS[experiment]
     method = _aucs([f"experiment={experiment}"], tmp_path / "method", synthetic_root)
-    assert method[in_domain] >= in_floor and method[held_out] >= held_floor, method
+    assert all(method[name] >= floor for name, floor in FLOORS[experiment].items()), method
     baseline = _aucs(baseline_overrides(experiment), tmp_path / "clip", synthetic_root)
+    in_domain = next(iter(FLOORS[experiment]))
     assert baseline[in_domain] > 0.5, baseline  # the plain CLIP fine-tune from the same start learns too
