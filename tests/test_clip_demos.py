@@ -15,6 +15,7 @@ from evaluation.results import load_results
 # (docs/CLIP_METHODS.md, "Demo scale"); only measured experiments are listed.
 FLOORS: dict[str, dict[str, float]] = {
     "suede_uniattack_p1": {"uniattack_p1": 0.75},  # measured 0.846 (in-domain; P1 has no held-out set)
+    "suede_uniattack_p2": {"uniattack_p2_1": 0.8},  # measured 0.925 (held-out unseen physical attacks)
     "gmdf_multidomain": {"ffpp": 0.53, "wilddeepfake": 0.6},  # measured FF++ 0.584, WDF 0.719 (held out)
 }
 
