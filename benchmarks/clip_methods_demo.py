@@ -1,12 +1,13 @@
 """SUEDE, MoA-CLIP and GM-DF against the plain CLIP baselines at the same budget, at scale=demo.
 
-Each comparison trains every listed detector on the same protocol, data, epochs and seed on the
-embedded synthetic data and prints the test metrics of the held-out sets (the numbers in
+Each comparison trains an experiment and the plain CLIP fine-tune from the same start (the tiny CLIP
+pretrained on the experiment's pretraining domains) on the same protocol, data, epochs and seed on the
+embedded synthetic data and prints the validation and test metrics (the numbers in
 docs/CLIP_METHODS.md and docs/GMDF.md). The methods run through their experiment config (their recipe: prompts,
-loss weights, warm-up, gradient clipping); the baselines through ``protocol=... detector=...``.
+loss weights, warm-up, gradient clipping); the baselines through ``protocol=... detector=clip_finetune``.
 A script, not a test (minutes per run on CPU):
 
-    OMP_NUM_THREADS=1 python benchmarks/clip_methods_demo.py --comparisons uniattack_p2_1 --epochs 4 --seeds 0 1
+    OMP_NUM_THREADS=1 python benchmarks/clip_methods_demo.py --comparisons suede_uniattack_p1 --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -22,34 +23,30 @@ from engine.compose import compose_run_config
 from engine.pipeline import run
 from evaluation.results import load_results
 
-# comparison -> detector label -> overrides; the first entry is the method, the rest baselines.
-COMPARISONS: dict[str, dict[str, list[str]]] = {
-    "uniattack_p2_1": {
-        "suede": ["experiment=suede_uniattack_p2", "protocol=uniattack_p2_1"],
-        "clip_finetune": ["protocol=uniattack_p2_1", "detector=clip_finetune"],
-    },
-    "uniattack_p2_2": {
-        "suede": ["experiment=suede_uniattack_p2", "protocol=uniattack_p2_2"],
-        "clip_finetune": ["protocol=uniattack_p2_2", "detector=clip_finetune"],
-    },
-    "ffpp_moa": {
-        "moa_clip": ["experiment=moa_ffpp"],
-        "clip_finetune": ["protocol=ffpp_cross_dataset_moa", "detector=clip_finetune"],
-        "clip_linear_probe": ["protocol=ffpp_cross_dataset_moa", "detector=clip_linear_probe"],
-    },
-    # GM-DF's demo recipe fine-tunes the suite's synthetic-pretrained tiny CLIP at lr 3e-4; the baseline
-    # starts from the same weights with the same lr.
-    "gmdf_multidomain": {
-        "gmdf": ["experiment=gmdf_multidomain"],
-        "clip_finetune": ["experiment=baseline_multidomain", "detector=clip_finetune", "demo_pretrained=synthetic",
-                          "detector.optimizer.lr=3e-4"],
-    },
-    "diff_t2i": {
-        "moa_clip": ["experiment=moa_diff", "protocol=diff_train_t2i"],
-        "clip_finetune": ["protocol=diff_train_t2i", "detector=clip_finetune"],
-        "clip_linear_probe": ["protocol=diff_train_t2i", "detector=clip_linear_probe"],
-    },
-}
+# The 8 CLIP-family experiments; each is compared with the plain CLIP fine-tune from the same start: the
+# tiny CLIP pretrained on the experiment's own pretraining domains, on the experiment's protocol, at the
+# demo fine-tuning lr and epochs (baseline_overrides).
+EXPERIMENTS = (
+    "gmdf_multidomain", "gmdf_ffpp", "gmdf_gid", "moa_ffpp", "moa_diff",
+    "suede_uniattack_p1", "suede_uniattack_p2", "suede_jfsfdb",
+)
+BASELINE_LR = 3e-4
+
+
+def baseline_overrides(experiment: str) -> list[str]:
+    """``clip_finetune`` on the experiment's protocol from the same synthetic-pretrained CLIP and epochs."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = compose_run_config([f"experiment={experiment}", "scale=demo"], Path(tmp))
+    domains = ",".join(cfg.synthetic_pretraining.domains)
+    return [f"protocol={cfg.protocol.name}", "detector=clip_finetune", "demo_pretrained=synthetic",
+            f"synthetic_pretraining.domains=[{domains}]", f"detector.optimizer.lr={BASELINE_LR}",
+            f"demo_epochs={cfg.trainer.max_epochs}"]
+
+
+def comparison(experiment: str) -> dict[str, list[str]]:
+    return {experiment: [f"experiment={experiment}"], "clip_finetune": baseline_overrides(experiment)}
+
+
 REPORTED = ("auc", "eer", "acer", "acc")
 
 
@@ -61,12 +58,13 @@ def compose_config(overrides: list[str], output_dir: Path, synthetic_root: Path 
     return cfg
 
 
-def run_one(overrides: list[str], epochs: int, seed: int, synthetic_root: Path | None) -> dict[str, dict[str, float]]:
+def run_one(overrides: list[str], epochs: int | None, seed: int, synthetic_root: Path | None) -> dict[str, dict[str, float]]:
     """Frame metrics of one demo training run: the validation set (training domains, the selected
-    checkpoint) as ``val``, then every test set."""
+    checkpoint) as ``val``, then every test set. ``epochs`` None: the experiment's demo epochs."""
     with tempfile.TemporaryDirectory() as tmp:
         output_dir = Path(tmp)
-        cfg = compose_config([*overrides, "scale=demo", f"trainer.max_epochs={epochs}", f"seed={seed}"], output_dir, synthetic_root)
+        epochs_override = [] if epochs is None else [f"trainer.max_epochs={epochs}"]
+        cfg = compose_config([*overrides, "scale=demo", *epochs_override, f"seed={seed}"], output_dir, synthetic_root)
         run(cfg)
         results = load_results(output_dir / "results.json")
     metrics = {"val": results["validation"]["metrics"], **results["tests"]}
@@ -84,8 +82,8 @@ def _mean_std(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--comparisons", nargs="+", default=list(COMPARISONS), choices=list(COMPARISONS))
-    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--comparisons", nargs="+", default=list(EXPERIMENTS), choices=list(EXPERIMENTS))
+    parser.add_argument("--epochs", type=int, default=None, help="default: each experiment's demo epochs")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--lr", type=float, default=None,
                         help="one learning rate for every detector (tiny random CLIPs need more than the papers' fine-tuning lr)")
@@ -93,17 +91,17 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write all numbers here")
     args = parser.parse_args()
     everything: dict[str, dict[str, list[dict]]] = {}
-    for comparison in args.comparisons:
-        for label, overrides in COMPARISONS[comparison].items():
+    for experiment in args.comparisons:
+        for label, overrides in comparison(experiment).items():
             if args.lr is not None:
                 overrides = [*overrides, f"detector.optimizer.lr={args.lr}"]
-                if label == "suede":
+                if label.startswith("suede"):
                     overrides.append(f"detector.new_parameter_lr={args.lr}")
             runs = [run_one(overrides, args.epochs, seed, args.synthetic_root) for seed in args.seeds]
-            everything.setdefault(comparison, {})[label] = runs
+            everything.setdefault(experiment, {})[label] = runs
             for test_set in runs[0]:
                 cells = "  ".join(f"{key} {_mean_std([r[test_set][key] for r in runs])}" for key in REPORTED)
-                print(f"{comparison:16s} {label:18s} {test_set:14s} {cells}", flush=True)
+                print(f"{experiment:18s} {label:18s} {test_set:14s} {cells}", flush=True)
     if args.json:
         args.json.write_text(json.dumps({"epochs": args.epochs, "seeds": args.seeds, "results": everything}, indent=1))
 

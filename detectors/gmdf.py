@@ -62,11 +62,13 @@ from losses.masked_image_modeling import masked_pixel_loss, masked_token_loss
 log = logging.getLogger(__name__)
 
 CLASSIFIERS = ("text", "linear")
-INFERENCE_PROMPTS = ("wildcard", "all")
+INFERENCE_PROMPTS = ("wildcard", "all", "domains")
 TEMPERATURE_MODES = ("sample", "text")
 SIS_WILDCARD_ROLES = ("negative", "positive", "exclude")
 DOMAIN_SOURCES = ("protocol", "fake_type")
-MIM_TARGETS = ("dvae", "pixels")
+MIM_TARGETS = ("dvae", "pixels", "dvae+pixels")
+SECOND_ORDER_PROPAGATIONS = ("subsequent", "next")
+DNORM_PLACEMENTS = ("pre", "post")
 INNER_LOSSES = ("cls", "sis")
 
 
@@ -105,13 +107,21 @@ class ExpertSettings:
     activation: str = "gelu"
     domain_embedding_dim: int = 16  # k, the size of c_d in DNorm
     domain_embedding_init_std: float = 0.02
+    # Where DNorm goes (Eq. 3): "pre" replaces the block's LN_2 before the MLP (CLIP is pre-norm, so step 0
+    # equals CLIP) | "post": the paper's literal x_ffn = DNorm(MLP(x_att), c_d) + x_att, DNorm on the FFN
+    # output (LN_2 stays CLIP's; step 0 no longer equals CLIP: the FFN output is layer-normalised).
+    dnorm_placement: str = "pre"
 
 
 @dataclass(frozen=True)
 class SecondOrderSettings:
     enabled: bool = True
-    # The later (attention) layers l' (0-based); the FFN output of layer l'-1 is propagated through them.
-    layers: Any = field(default_factory=lambda: {"paper": [8, 9, 10], "tiny": [1, 2, 3]})
+    # The layers l of Eq. 7-8 whose FFN (MLP) output is propagated, as 0-based block indices (open_clip's
+    # resblocks[l]); the paper's "intermediate layers (8-10)" read as blocks 8, 9, 10 of 12.
+    layers: Any = field(default_factory=lambda: {"paper": [8, 9, 10], "tiny": [0, 1, 2]})
+    # Through which later attention blocks l': "subsequent" (every l' > l, the paper's "through subsequent
+    # attention blocks", Gandelsman et al.'s second-order effect) or "next" (l' = l + 1 only).
+    propagation: str = "subsequent"
 
 
 @dataclass(frozen=True)
@@ -128,7 +138,10 @@ class PromptSettings:
 
 @dataclass(frozen=True)
 class MIMSettings:
-    target: str = "dvae"  # dvae (visual tokens, Eq. 6) | pixels (regression)
+    # dvae (visual tokens, Eq. 6) | pixels (regression) | dvae+pixels (both at once: the paper predicts the
+    # visual tokens "and simultaneously" the pixels; L_mim = token CE + pixel_weight * pixel MSE)
+    target: str = "dvae"
+    pixel_weight: float = 1.0
     mask_ratio: float = 0.2
     strategy: str = "random"  # random | block
     normalize_pixels: bool = True  # pixel target: per-patch standardised (MAE norm_pix_loss)
@@ -185,6 +198,7 @@ class GMDFNetwork(nn.Module):
         experts: ExpertSettings,
         second_order_layers: Sequence[int],
         prompt: PromptSettings,
+        second_order_propagation: str = "subsequent",
         classifier: str = "text",
         inference_prompts: str = "wildcard",
         mim_output_dim: int | None = None,
@@ -198,19 +212,31 @@ class GMDFNetwork(nn.Module):
         blocks = vision_blocks(clip)
         depth = len(blocks)
         self.second_order_layers = [int(layer) for layer in second_order_layers]
-        bad = [layer for layer in self.second_order_layers if not 1 <= layer < depth]
+        bad = [layer for layer in self.second_order_layers if not 0 <= layer < depth - 1]
         if bad:
             raise ValueError(
-                f"detector.second_order.layers: {bad} not in [1, {depth - 1}] for a {depth}-layer vision transformer "
-                f"(each layer l' propagates the FFN output of layer l'-1)"
+                f"detector.second_order.layers: {bad} not in [0, {depth - 2}] for a {depth}-layer vision transformer "
+                f"(0-based blocks whose FFN output later attention blocks propagate; the last block has none after it)"
             )
-        if self.second_order_layers:
-            record_attention(clip, self.second_order_layers)
+        if second_order_propagation not in SECOND_ORDER_PROPAGATIONS:
+            raise ValueError(
+                f"detector.second_order.propagation={second_order_propagation!r}, expected one of {SECOND_ORDER_PROPAGATIONS}"
+            )
+        # layer l -> the later attention blocks l' its FFN output is propagated through (Eq. 7)
+        self.second_order_targets: dict[int, list[int]] = {
+            layer: list(range(layer + 1, depth)) if second_order_propagation == "subsequent" else [layer + 1]
+            for layer in self.second_order_layers
+        }
+        attention_layers = sorted({target for targets in self.second_order_targets.values() for target in targets})
+        if attention_layers:
+            record_attention(clip, attention_layers)
         for index in range(depth):
-            blocks[index] = GMDFBlock(blocks[index], num_domains, experts.hidden_dim, experts.domain_embedding_dim, experts.activation)
-        for layer in self.second_order_layers:
+            blocks[index] = GMDFBlock(
+                blocks[index], num_domains, experts.hidden_dim, experts.domain_embedding_dim, experts.activation,
+                dnorm_placement=experts.dnorm_placement,
+            )
+        for layer in {*self.second_order_layers, *attention_layers}:
             blocks[layer].record = True
-            blocks[layer - 1].record = True
         self.clip = clip
         self.num_domains = num_domains
         self.classifier = classifier
@@ -248,7 +274,7 @@ class GMDFNetwork(nn.Module):
         if not train_image_encoder:
             # CLIP's own image weights stay as loaded; GM-DF's additions inside the blocks still train.
             for name, parameter in visual.named_parameters():
-                if ".experts." not in name and ".norm_2.to_" not in name:
+                if ".experts." not in name and ".norm_2.to_" not in name and ".dnorm_out." not in name:
                     parameter.requires_grad_(False)
 
     @staticmethod
@@ -304,12 +330,15 @@ class GMDFNetwork(nn.Module):
             x = block(x, context)
         fused = x[:, 0]
         for weight, layer in zip(self.second_order_weights, self.second_order_layers):
-            later, earlier = blocks[layer], blocks[layer - 1]
-            attention: RecordingAttention = later.attn
-            contribution = second_order_contribution(
-                earlier.last_ffn_output, later.last_input, later.ln_1.weight, later.ln_1.eps,
-                attention.last_attention[:, :, 0], later.value_weight(), attention.head_out_proj(),
-            )
+            earlier = blocks[layer]
+            contribution = 0
+            for target in self.second_order_targets[layer]:  # Delta_so^l: summed over the later blocks l'
+                later = blocks[target]
+                attention: RecordingAttention = later.attn
+                contribution = contribution + second_order_contribution(
+                    earlier.last_ffn_output, later.last_input, later.ln_1.weight, later.ln_1.eps,
+                    attention.last_attention[:, :, 0], later.value_weight(), attention.head_out_proj(),
+                )
             fused = fused + weight.to(fused.dtype) * F.layer_norm(contribution, (self.width,))
         self._release_recordings()
         embedding = visual.ln_post(fused) @ visual.proj
@@ -330,13 +359,16 @@ class GMDFNetwork(nn.Module):
 
     def classify(self, embedding: torch.Tensor, text: torch.Tensor | None, temperatures: torch.Tensor | None) -> torch.Tensor:
         """Real/fake logits: the linear head ``(B,)``, or the image-text similarities ``(B, 2)`` against the
-        wildcard prompts (``inference_prompts=wildcard``) or marginalised over all domain prompts (``all``)."""
+        wildcard prompts (``inference_prompts=wildcard``) or marginalised over all domain prompts (``all``) or
+        over the training domains' prompts without the wildcard (``domains``)."""
         if self.head is not None:
             return self.head(embedding.float()).squeeze(1)
         if text is None or temperatures is None:
             raise ValueError("GMDFNetwork.classify: the text classifier needs the prompt embeddings")
         if self.inference_prompts == "wildcard":
             return image_text_logits(embedding, text[0], 1.0 / temperatures[0])
+        if self.inference_prompts == "domains":  # the training domains' prompts only (wildcard row left out)
+            text, temperatures = text[1:], temperatures[1:]
         scales = (1.0 / temperatures).repeat_interleave(2)
         logits = image_text_logits(embedding, text.reshape(-1, text.shape[-1]), scales)
         return logits.reshape(embedding.shape[0], -1, 2).logsumexp(dim=1)
@@ -374,7 +406,7 @@ class GMDFNetwork(nn.Module):
             count = parameter.numel()
             if ".experts." in name:
                 parts["experts"] += count
-            elif ".norm_2.to_" in name:
+            elif ".norm_2.to_" in name or ".dnorm_out." in name:
                 parts["domain_norm"] += count
             elif name == "domain_embeddings":
                 parts["domain_embeddings"] += count
@@ -438,6 +470,13 @@ class GMDFDetector(BaseDetector):
         self.alignment_settings: AlignmentSettings = _settings(AlignmentSettings, domain_alignment, "domain_alignment")
         self.meta_settings: MetaSettings = _settings(MetaSettings, meta, "meta")
         self._validate_choices(num_domains, domains_from, classifier, inference_prompts)
+        if classifier == "text" and self.prompt_settings.sis_wildcard == "negative" and inference_prompts == "wildcard":
+            log.warning(
+                "GM-DF: prompt.sis_wildcard=negative trains the images away from the wildcard prompts, and "
+                "inference_prompts=wildcard classifies with those prompts only: training and inference disagree "
+                "(an ablation; the consistent pairs are sis_wildcard=positive with wildcard inference, or "
+                "sis_wildcard=negative with inference_prompts=domains)"
+            )
         self.size = size
         self.num_domains = int(num_domains)
         self.domains_from = domains_from
@@ -452,7 +491,9 @@ class GMDFDetector(BaseDetector):
             self.dvae_config = config_from_mapping(
                 {k: by_size(v, size, f"mim.tokenizer.{k}") for k, v in dict(self.mim_settings.tokenizer).items()}, "detector.mim.tokenizer"
             )
-            mim_output_dim = self.dvae_config.vocab_size if self.mim_settings.target == "dvae" else patch_size * patch_size * 3
+            pixel_dim = patch_size * patch_size * 3
+            mim_output_dim = {"dvae": self.dvae_config.vocab_size, "pixels": pixel_dim,
+                              "dvae+pixels": self.dvae_config.vocab_size + pixel_dim}[self.mim_settings.target]
         self.network = GMDFNetwork(
             clip,
             num_domains=self.num_domains if self.components.meta_moe else 0,
@@ -460,6 +501,7 @@ class GMDFDetector(BaseDetector):
             experts=self.expert_settings,
             second_order_layers=layers,
             prompt=self.prompt_settings,
+            second_order_propagation=self.second_order_settings.propagation,
             classifier=classifier,
             inference_prompts=inference_prompts,
             mim_output_dim=mim_output_dim,
@@ -467,7 +509,7 @@ class GMDFDetector(BaseDetector):
             train_image_encoder=train_image_encoder,
         )
         self.tokenizer: DiscreteVAE | None = None
-        if self.components.mim and self.mim_settings.target == "dvae":
+        if self.components.mim and self.mim_settings.target in ("dvae", "dvae+pixels"):
             config = self.dvae_config
             self.tokenizer = DiscreteVAE(patch_size, config.vocab_size, config.hidden_channels, config.codebook_dim).requires_grad_(False)
         # Set once a trained tokenizer is loaded; saved in checkpoints with the tokenizer's weights.
@@ -485,6 +527,11 @@ class GMDFDetector(BaseDetector):
             (self.prompt_settings.sis_wildcard in SIS_WILDCARD_ROLES, f"prompt.sis_wildcard={self.prompt_settings.sis_wildcard!r}, expected one of {SIS_WILDCARD_ROLES}"),
             (self.prompt_settings.tau_base > 0 and self.prompt_settings.phi >= 0, f"prompt.tau_base must be > 0 and prompt.phi >= 0, got {self.prompt_settings.tau_base}, {self.prompt_settings.phi}"),
             (self.mim_settings.target in MIM_TARGETS, f"mim.target={self.mim_settings.target!r}, expected one of {MIM_TARGETS}"),
+            (self.mim_settings.pixel_weight >= 0, f"mim.pixel_weight={self.mim_settings.pixel_weight}, expected >= 0"),
+            (self.expert_settings.dnorm_placement in DNORM_PLACEMENTS,
+             f"experts.dnorm_placement={self.expert_settings.dnorm_placement!r}, expected one of {DNORM_PLACEMENTS}"),
+            (self.second_order_settings.propagation in SECOND_ORDER_PROPAGATIONS,
+             f"second_order.propagation={self.second_order_settings.propagation!r}, expected one of {SECOND_ORDER_PROPAGATIONS}"),
             (self.mim_settings.strategy in MASK_STRATEGIES, f"mim.strategy={self.mim_settings.strategy!r}, expected one of {MASK_STRATEGIES}"),
             (0.0 < self.mim_settings.mask_ratio <= 1.0, f"mim.mask_ratio={self.mim_settings.mask_ratio}, expected a value in (0, 1]"),
             (set(self.meta_settings.inner_losses) <= set(INNER_LOSSES) and len(self.meta_settings.inner_losses) > 0,
@@ -663,7 +710,13 @@ class GMDFDetector(BaseDetector):
         if not bool(self.tokenizer_ready):
             raise RuntimeError("GMDFDetector: the dVAE tokenizer is not trained/loaded (prepare_tokenizer or set_tokenizer)")
         targets = self.tokenizer.tokenize(images)
-        return masked_token_loss(output.mim_predictions, targets, mask)
+        if settings.target == "dvae":
+            return masked_token_loss(output.mim_predictions, targets, mask)
+        # dvae+pixels: one head, its first vocab_size outputs the token logits, the rest the patch pixels
+        vocab = self.tokenizer.vocab_size
+        token_loss = masked_token_loss(output.mim_predictions[..., :vocab], targets, mask)
+        pixel_loss = masked_pixel_loss(output.mim_predictions[..., vocab:], images, mask, self.network.patch_size, settings.normalize_pixels)
+        return token_loss + settings.pixel_weight * pixel_loss
 
     def alignment_loss(self, embeddings: torch.Tensor, domains: torch.Tensor) -> torch.Tensor:
         settings = self.alignment_settings

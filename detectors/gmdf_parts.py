@@ -117,7 +117,8 @@ class DomainContext:
 class GMDFBlock(nn.Module):
     """An open_clip ``ResidualAttentionBlock`` with GM-DF's domain parts (Eq. 1-3):
 
-    ``x = x + attn(LN_1(x))``; ``h = DNorm(x, c_d)``; ``x = x + MLP(h) + Delta F(h)``, where ``Delta F`` is the
+    ``x = x + attn(LN_1(x))``; ``h = DNorm(x, c_d)``; ``x = x + MLP(h) + Delta F(h)`` (``dnorm_placement="pre"``;
+    ``"post"``, Eq. 3 as written: ``h = LN_2(x)``; ``x = x + DNorm(MLP(h) + Delta F(h), c_d)``), where ``Delta F`` is the
     sample's domain expert (``"domain"`` mode) or the aggregated expert view (``"aggregate"`` mode).
     Takes over the block's modules (load CLIP weights first). With ``num_domains=0`` the block keeps its
     plain ``LN_2`` and has no experts (Table 5 without Meta-MoE).
@@ -133,8 +134,11 @@ class GMDFBlock(nn.Module):
         expert_hidden_dim: int,
         embedding_dim: int,
         activation: str = "gelu",
+        dnorm_placement: str = "pre",
     ):
         super().__init__()
+        if dnorm_placement not in ("pre", "post"):
+            raise ValueError(f"GMDFBlock: dnorm_placement={dnorm_placement!r}, expected 'pre' or 'post'")
         missing = [name for name in ("ln_1", "attn", "ln_2", "mlp") if not hasattr(block, name)]
         if missing or hasattr(block, "ln_1_kv"):
             raise ValueError(
@@ -150,9 +154,15 @@ class GMDFBlock(nn.Module):
         self.ls_2 = getattr(block, "ls_2", nn.Identity())
         self.num_domains = num_domains
         self.norm_2: nn.Module
+        self.dnorm_out: DomainNorm | None = None
         if num_domains > 0:
             dim = block.ln_2.normalized_shape[-1]
-            self.norm_2 = DomainNorm(block.ln_2, embedding_dim)
+            if dnorm_placement == "pre":
+                self.norm_2 = DomainNorm(block.ln_2, embedding_dim)
+            else:
+                # Eq. 3 as written: DNorm on the FFN output, from a fresh LayerNorm (gamma0 = 1, beta0 = 0)
+                self.norm_2 = block.ln_2
+                self.dnorm_out = DomainNorm(nn.LayerNorm(dim, eps=block.ln_2.eps).to(block.ln_2.weight.device), embedding_dim)
             self.experts: ExpertBank | None = ExpertBank(num_domains, dim, expert_hidden_dim, activation, zero_init_output=True)
             self.domain_router: DomainRouter | None = DomainRouter(num_domains)
         else:
@@ -180,13 +190,16 @@ class GMDFBlock(nn.Module):
             self.last_input = x
         h = self.ln_1(x)
         x = x + self.ls_1(self.attn(h, h, h, need_weights=False)[0])
-        if self.experts is not None:
-            h = self.norm_2(x, context.embedding if context.mode != "shared" else None)
+        domain_embedding = context.embedding if context.mode != "shared" else None
+        if self.experts is not None and self.dnorm_out is None:
+            h = self.norm_2(x, domain_embedding)
         else:
             h = self.norm_2(x)
         ffn = self.ls_2(self.mlp(h))
         if self.experts is not None and context.mode != "shared":
             ffn = ffn + self.expert_delta(h, context)
+        if self.dnorm_out is not None:
+            ffn = self.dnorm_out(ffn, domain_embedding)
         if self.record:
             self.last_ffn_output = ffn
         return x + ffn

@@ -18,9 +18,11 @@ the phase switch never changes the autograd graph under DDP (which needs
 ``find_unused_parameters``: the router is unused in the adapter phase).
 
 Losses (Eq. 7-12, weights from config, paper 1.0 / 1.0 / 0.5 / 0.1): BCE on the fake logit,
-``attention_alignment`` (patch-to-patch attention maps of the chosen blocks, averaged over heads),
+``attention_alignment`` (patch-to-patch attention maps of the chosen blocks, averaged over heads;
+summed over domain pairs as Eq. 8 writes it, or averaged: ``attention_pair_reduction``),
 ``domain_prototype`` (EMA prototypes per domain, L_cac) and ``cross_domain_similarity`` (L_sim),
-the last two on the image embedding (L2-normalised by default: see ``regularizer_embedding``).
+the last two on the image embedding (raw as Eq. 10-11 write it, or L2-normalised: see
+``regularizer_embedding``). The literal forms (sum, raw) are what the paper's weights were set for.
 
 Domains. The paper's domains each hold real and fake images ("the datasets include the real
 domain"); in FF++ the real videos are shared by all four methods. A protocol expresses that with a
@@ -64,6 +66,7 @@ log = logging.getLogger(__name__)
 PHASES = ("adapters", "router")
 ALTERNATION_UNITS = ("epoch", "step")
 REGULARIZER_EMBEDDINGS = ("normalized", "raw")
+PAIR_REDUCTIONS = ("sum", "mean")
 
 
 def alternating_phase(epoch: int, step: int, period: int, unit: str = "epoch", phases: Sequence[str] = PHASES) -> str:
@@ -77,7 +80,7 @@ def alternating_phase(epoch: int, step: int, period: int, unit: str = "epoch", p
 
 
 class MoAClipDetector(BaseDetector):
-    """Frozen CLIP ViT + Mixture-of-Adapters + linear (or MLP) head; logits ``(B,)``."""
+    """Frozen CLIP ViT + Mixture-of-Adapters + MLP head (``head_hidden_dim``; None: linear); logits ``(B,)``."""
 
     ddp_find_unused_parameters = True  # the router is unused in the adapter phase, the adapters in the router phase
 
@@ -93,7 +96,8 @@ class MoAClipDetector(BaseDetector):
         attention_layers: str | int | list[int] = (-1,),
         head_hidden_dim: int | None = None,
         prototype_momentum: float = 0.1,
-        regularizer_embedding: str = "normalized",
+        regularizer_embedding: str = "raw",
+        attention_pair_reduction: str = "sum",
         alternation_period: int = 1,
         alternation_unit: str = "epoch",
         train_head_in_router_phase: bool = False,
@@ -103,11 +107,16 @@ class MoAClipDetector(BaseDetector):
         super().__init__(**base_kwargs)
         if regularizer_embedding not in REGULARIZER_EMBEDDINGS:
             raise ValueError(f"MoAClipDetector: regularizer_embedding={regularizer_embedding!r}, expected one of {REGULARIZER_EMBEDDINGS}")
+        if attention_pair_reduction not in PAIR_REDUCTIONS:
+            raise ValueError(
+                f"MoAClipDetector: attention_pair_reduction={attention_pair_reduction!r}, expected one of {PAIR_REDUCTIONS}"
+            )
         alternating_phase(0, 0, alternation_period, alternation_unit)  # validates the schedule now, not at epoch 1
         self.adapter_dim = adapter_dim
         self.router_hidden_dim = router_hidden_dim
         self.prototype_momentum = prototype_momentum
         self.regularizer_embedding = regularizer_embedding
+        self.attention_pair_reduction = attention_pair_reduction
         self.alternation_period = alternation_period
         self.alternation_unit = alternation_unit
         self.train_head_in_router_phase = train_head_in_router_phase
@@ -260,7 +269,7 @@ class MoAClipDetector(BaseDetector):
         if domains is not None:
             embedding = F.normalize(features.float(), dim=-1) if self.regularizer_embedding == "normalized" else features.float()
             aux_losses = {
-                "attention_alignment": attention_alignment_loss(self.attention_maps(), domains),
+                "attention_alignment": attention_alignment_loss(self.attention_maps(), domains, self.attention_pair_reduction),
                 "domain_prototype": self.prototypes(embedding, domains),
                 "cross_domain_similarity": cross_domain_similarity_loss(embedding, domains),
             }

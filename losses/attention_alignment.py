@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import torch
 
+PAIR_REDUCTIONS = ("sum", "mean")
 
-def attention_alignment_loss(attn_maps: torch.Tensor, domain_ids: torch.Tensor) -> torch.Tensor:
-    """``L_att = mean over domain pairs (i < j) of ||A_i - A_j||_F^2`` (MoA-CLIP Eq. 8, averaged over pairs
-    instead of summed so the scale does not grow with the number of domains).
+
+def attention_alignment_loss(attn_maps: torch.Tensor, domain_ids: torch.Tensor, pair_reduction: str = "mean") -> torch.Tensor:
+    """``L_att = sum over domain pairs (i < j) of ||A_i - A_j||_F^2`` (MoA-CLIP Eq. 8 as written:
+    ``pair_reduction="sum"``, each unordered pair once) or the mean over the pairs (``"mean"``: the scale
+    does not grow with the number of domains, N(N-1)/2 times smaller than the sum).
 
     ``attn_maps``: ``(B, ...)`` one attention map per sample (e.g. ``(B, M, M)``, or ``(B, H, M, M)`` per
     head: the Frobenius norm then runs over heads too; average heads/layers first if that is wanted);
@@ -15,6 +18,8 @@ def attention_alignment_loss(attn_maps: torch.Tensor, domain_ids: torch.Tensor) 
     domain d; only domains present in the batch take part. Returns 0 when fewer than two domains are
     present. Scalar, fp32.
     """
+    if pair_reduction not in PAIR_REDUCTIONS:
+        raise ValueError(f"attention_alignment_loss: pair_reduction={pair_reduction!r}, expected one of {PAIR_REDUCTIONS}")
     if attn_maps.shape[0] != domain_ids.shape[0] or domain_ids.ndim != 1:
         raise ValueError(
             f"attention_alignment_loss: attn_maps {tuple(attn_maps.shape)} and domain_ids "
@@ -29,4 +34,5 @@ def attention_alignment_loss(attn_maps: torch.Tensor, domain_ids: torch.Tensor) 
     counts = torch.bincount(domain_index, minlength=num_domains).to(flat_maps.dtype)
     domain_means = sums / counts.unsqueeze(1)
     first, second = torch.triu_indices(num_domains, num_domains, offset=1, device=domain_means.device)
-    return (domain_means[first] - domain_means[second]).pow(2).sum(dim=1).mean()
+    pair_losses = (domain_means[first] - domain_means[second]).pow(2).sum(dim=1)
+    return pair_losses.sum() if pair_reduction == "sum" else pair_losses.mean()

@@ -100,6 +100,13 @@ def test_attention_alignment_averages_over_domain_pairs() -> None:
     assert attention_alignment_loss(per_head, torch.tensor([0, 0, 0, 0])).item() == 0.0
 
 
+def test_attention_alignment_sums_over_domain_pairs_as_eq8_writes_it() -> None:
+    maps = torch.tensor([[[0.0]], [[1.0]], [[3.0]]])
+    assert attention_alignment_loss(maps, torch.tensor([0, 1, 2]), "sum").item() == pytest.approx(14.0)
+    with pytest.raises(ValueError, match="pair_reduction"):
+        attention_alignment_loss(maps, torch.tensor([0, 1, 2]), "max")
+
+
 # --------------------------------------------------------------------------------- prototypes
 
 

@@ -208,3 +208,48 @@ def test_suede_trains_end_to_end_and_logs_router_losses(tmp_path, synthetic_root
     assert metrics["train/loss_load_balance"].dropna().between(0.9, 4.0).all()  # 1 = uniform, 4 = one expert
     tests = load_results(tmp_path / "results.json")["tests"]
     assert {"acer", "acc", "auc", "eer", "tpr@fpr=0.01"} <= set(tests["uniattack_p1"]["frame"])
+
+
+# --------------------------------------------------------------------------- paper fidelity (issue 19)
+
+
+def test_table2_reads_the_cross_dataset_test_lists(tmp_path):
+    """Table II is "cross domain testing in the joint training protocol": every column reads jfsfdb_cross,
+    which selects the reader's cross_test role, not jfsfdb (intra + cross together)."""
+    from sweeps.tables import TABLES
+
+    table = TABLES["suede_table2"]
+    assert {column.measure.test_sets for column in table.columns} == {("jfsfdb_cross",)}
+    cfg = compose(["experiment=suede_jfsfdb"], tmp_path)
+    test_set = cfg.protocol.test["jfsfdb_cross"]
+    assert test_set.dataset == "jfsfdb_cross"
+    assert dict(cfg.data.datasets[test_set.dataset].where) == {"role": "cross_test"}
+
+
+@pytest.mark.parametrize("experiment", ["suede_uniattack_p1", "suede_uniattack_p2", "suede_jfsfdb"])
+def test_optimiser_is_the_papers_adam(experiment, tmp_path):
+    cfg = compose([f"experiment={experiment}"], tmp_path)
+    assert cfg.detector.optimizer._target_ == "torch.optim.Adam" and cfg.detector.optimizer.weight_decay == 0
+
+
+@pytest.mark.parametrize("fraction", [0.25, 1.0])
+def test_routed_expert_width_is_a_fraction_of_the_clip_mlp(fraction, clip_file):
+    clip, path = clip_file
+    hidden = vision_blocks(clip)[0].mlp.c_fc.out_features
+    model = _suede(path, routed_hidden_fraction=fraction, num_experts=4)
+    bank = model.moe_layers["visual_0"].layer.bank
+    assert bank.hidden_dim == round(hidden * fraction) and bank.w_in.shape[-1] == bank.hidden_dim
+    with pytest.raises(ValueError, match="routed_hidden_fraction"):
+        _suede(path, routed_hidden_fraction=0)
+
+
+def test_fig5_counts_every_routed_expert_number_from_2_to_8(tmp_path):
+    from sweeps.tables import TABLES
+
+    rows = TABLES["suede_fig5"].rows
+    assert [row.match["detector.num_experts"] for row in rows] == list(range(2, 9))
+    from conftest import CONF
+    from omegaconf import OmegaConf
+
+    sweep = OmegaConf.load(CONF / "sweep" / "suede_num_experts.yaml")
+    assert str(sweep.hydra.sweeper.params["detector.num_experts"]).split(",") == [str(n) for n in range(2, 9)]

@@ -63,16 +63,18 @@ EXPECTED_JOBS = {
     "gmdf_masking": 12,
     "gmdf_phi": 5,
     "gmdf_robustness": 1,
+    "gmdf_multidomain": 4,  # GM-DF Table 4's GM-DF row (the four multi-domain protocols)
     "gmdf_gid": 4,  # GM-DF Table 2's GM-DF row (not an ablation; the same protocols as gmdf_gid_baselines)
     # MoA-CLIP ablations (Tables 3-6)
     "moa_losses": 4,
     "moa_backbones": 3,
     "moa_adapter_dim": 3,
     "moa_num_adapters": 3,
-    # SUEDE ablations (Tables III, IV, Fig. 5)
+    # SUEDE ablations (Tables III, IV, Fig. 5: every count 2..8) and the routed-expert width (the suite's)
     "suede_placement": 4,
     "suede_moe_layers": 4,
-    "suede_num_experts": 4,
+    "suede_num_experts": 7,
+    "suede_routed_width": 4,
 }
 SWEEPS = sorted(p.stem for p in (CONF / "sweep").glob("*.yaml"))
 

@@ -125,3 +125,21 @@ def test_pretraining_learns_the_captions_is_cached_and_loads_into_the_detector(t
     random = build_clip("ViT-B-16", pretrained=None, size="tiny", image_size=64).state_dict()
     name = "visual.transformer.resblocks.0.attn.in_proj_weight"
     assert torch.equal(loaded[name], saved[name]) and not torch.equal(random[name], saved[name])
+
+
+CLIP_FAMILY_EXPERIMENTS = (
+    "gmdf_multidomain", "gmdf_ffpp", "gmdf_gid", "moa_ffpp", "moa_diff",
+    "suede_uniattack_p1", "suede_uniattack_p2", "suede_jfsfdb",
+)
+
+
+@pytest.mark.parametrize("experiment", CLIP_FAMILY_EXPERIMENTS)
+def test_every_clip_family_demo_starts_from_a_clip_pretrained_on_domains_its_protocol_never_reads(experiment, tmp_path):
+    """Each CLIP-family experiment chooses its pretraining domains: disjoint from every dataset its
+    protocol trains, validates or tests on; paper scale keeps OpenAI's weights."""
+    cfg = compose([f"experiment={experiment}", "scale=demo"], tmp_path)
+    assert cfg.detector.pretrained == "synthetic"
+    pretraining = set(cfg.synthetic_pretraining.domains)
+    used = set(protocol_domains(cfg).values())
+    assert pretraining and used and not pretraining & used, (experiment, sorted(pretraining), sorted(used))
+    assert compose([f"experiment={experiment}"], tmp_path / "paper").detector.pretrained == "openai"
