@@ -55,7 +55,7 @@ def _strip_comment(line: str) -> str:
 
 def _complete(text: str) -> bool:
     try:
-        shlex.split(text)
+        shlex.split(text, comments=True)  # an apostrophe in a trailing comment opens no quote
     except ValueError:  # an open quote continues on the next line
         return False
     return not text.rstrip().endswith("\\")

@@ -15,7 +15,10 @@ How (``kind``):
 - ``ci``: the README's install + test line; ``.ci/run`` runs the same steps on a fresh clone;
 - ``example``: a placeholder (``<dir>``, ``S``) or synopsis; ``EXAMPLES`` gives the concrete form the
   slow test runs, or the note says which registered command runs the same thing;
-- ``external``: not this project's command (FaceForensics++'s download script).
+- ``external``: not this project's command (FaceForensics++'s download script), or a benchmark
+  (benchmarks print measurements; their own tests run them small);
+- ``elsewhere``: run as typed by the test the note names (a module of its own needs its fixtures:
+  a trained run for eval/predict, a SLURM cluster, prepared crops).
 
 Environment: ``WANDB_MODE=offline``, ``OMP_NUM_THREADS=1``, ``FACEMOE_CACHE`` (shared synthetic data
 and tiny-CLIP caches, when set) -- nothing a user would not set.
@@ -34,7 +37,7 @@ import pytest
 import yaml
 from doc_commands import REPO, DocCommand, documented_commands
 
-DEMO, CHEAP, PAPER, DATA, CI, EXAMPLE, EXTERNAL = "demo", "cheap", "paper", "data", "ci", "example", "external"
+DEMO, CHEAP, PAPER, DATA, CI, EXAMPLE, EXTERNAL, ELSEWHERE = "demo", "cheap", "paper", "data", "ci", "example", "external", "elsewhere"
 
 REGISTRY: dict[str, tuple[str, str]] = {
     # README.md
@@ -67,7 +70,6 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python run.py -m experiment=suede_uniattack_p2 protocol=uniattack_p2_1,uniattack_p2_2": (PAPER, ""),
     "python run.py experiment=suede_jfsfdb": (PAPER, ""),
     "python run.py experiment=suede_uniattack_p1 detector.placement=visual_moe": (PAPER, ""),
-    "python run.py -m experiment=suede_uniattack_p1 detector.num_experts=2,4,6,8": (PAPER, ""),
     "python run.py -m experiment=suede_uniattack_p1 detector.moe_layers=early,middle,late,all": (PAPER, ""),
     "python run.py experiment=moa_ffpp": (PAPER, ""),
     "python run.py -m experiment=moa_diff protocol=diff_train_t2i,diff_train_i2i,diff_train_fs,diff_train_fe": (PAPER, ""),
@@ -80,10 +82,6 @@ REGISTRY: dict[str, tuple[str, str]] = {
     # docs/CNN_METHODS.md
     "python run.py experiment=dtn_self_distill": (PAPER, ""),
     # docs/DATASETS.md
-    "nice -n 10 python benchmarks/loader_throughput.py --workers 2 --format png --rounds 9": (EXTERNAL, "benchmarks: tests/test_loader_benchmark.py"),
-    "nice -n 10 python benchmarks/loader_throughput.py --workers 0 --format png --rounds 5": (EXTERNAL, "benchmarks"),
-    "nice -n 10 python benchmarks/loader_throughput.py --workers 2 --format jpg --rounds 9": (EXTERNAL, "benchmarks"),
-    "nice -n 10 python benchmarks/loader_throughput.py --workers 0 --format jpg --rounds 5": (EXTERNAL, "benchmarks"),
     "python download-FaceForensics.py <root> -d all -c c23 -t videos": (EXTERNAL, "FaceForensics++'s own download script"),
     "python download-FaceForensics.py <root> -d all -t masks": (EXTERNAL, "FaceForensics++'s own download script"),
     "python -c \"from datamodules.index import build_index; print(build_index('ffpp', '/data/FaceForensics++', '.cache/index', compression='c23'))\"":
@@ -122,6 +120,49 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python run.py -m": (EXAMPLE, "mention of multirun mode"),
     "python -m engine.robustness run_dir=<run dir> [ckpt=best|last|<file>] [key=value ...] [config.<key>=<value> ...]": (EXAMPLE, "synopsis; EXAMPLES"),
     "python -m engine.robustness compare inputs=[a/robustness.json,b/robustness.json] labels=[A,B] out_dir=<dir>": (EXAMPLE, "EXAMPLES"),
+    # README.md / docs/INFERENCE.md: eval and predict after a demo training
+    "RUN=$(ls -d logs/train/runs/* | tail -1)": (ELSEWHERE, "tests/test_inference.py::test_documented_commands runs the README block as written"),
+    "python eval.py ckpt=$RUN protocol=ffpp_cross_dataset": (ELSEWHERE, "tests/test_inference.py::test_documented_commands"),
+    "python predict.py ckpt=$RUN 'inputs=[face.jpg,clips/]'": (ELSEWHERE, "tests/test_inference.py::test_documented_commands"),
+    "python -m datamodules.preprocess": (EXAMPLE, "the module's name; its commands are the data entries"),
+    # README.md / docs/CLUSTER.md: launchers
+    "python run.py -m experiment=baseline_multidomain scale=demo seed=1,2 launcher=submitit_local":
+        (ELSEWHERE, "tests/test_launchers.py::test_readme_submitit_local_sweep_from_a_fresh_directory"),
+    "python run.py -m +sweep=gmdf_multidomain_baselines leave_out=wilddeepfake seed=0,1 scale=demo launcher=submitit_slurm_cpu":
+        (ELSEWHERE, "tests/test_slurm.py::test_readme_cpu_sweep_then_the_aggregator (marker slurm, a real cluster in .ci/run)"),
+    "python -m sweeps.aggregate logs/sweep_gmdf_multidomain_baselines/multiruns/<id>":
+        (EXAMPLE, "tests/test_slurm.py::test_readme_cpu_sweep_then_the_aggregator runs it on the SLURM sweep"),
+    ".ci/slurm_cluster.sh install": (CI, ".ci/run"),
+    ".ci/slurm_cluster.sh start": (CI, ".ci/run"),
+    ".ci/slurm_cluster.sh stop": (CI, ".ci/run"),
+    "python -m pytest -q -m slurm": (CI, ".ci/run"),
+    # README.md / docs/DATASETS.md: small runs on prepared data
+    "python run.py experiment=baseline_ffpp protocol=ffpp_within_domain scale=demo data.source=prepared":
+        (ELSEWHERE, "tests/test_prepared_small_runs.py::test_small_run_command_as_documented (prepared crops made first)"),
+    # docs/AUGMENTATION.md
+    "python run.py experiment=baseline_ffpp augment=none": (PAPER, ""),
+    "python run.py experiment=baseline_ffpp augment=standard": (PAPER, ""),
+    "python run.py experiment=baseline_ffpp augment=standard data.augment.jpeg.p=0.3": (PAPER, ""),
+    "python run.py -m experiment=baseline_ffpp augment=flip,standard,dtn": (PAPER, ""),
+    "python run.py experiment=dtn_ffpp scale=demo augment=dtn": (DEMO, ""),
+    # docs/BENCHMARKS.md
+    "nice -n 10 python benchmarks/loader_throughput.py --videos 40 --frames 8 --rounds 4 --augment standard --builtin --workers 0 --format jpg": (EXTERNAL, "benchmarks: tests/test_loader_benchmark.py"),
+    "nice -n 10 python benchmarks/loader_throughput.py --videos 40 --frames 8 --rounds 4 --augment standard --builtin --workers 2 --format jpg": (EXTERNAL, "benchmarks"),
+    "nice -n 10 python benchmarks/loader_throughput.py --videos 40 --frames 8 --rounds 4 --augment standard --builtin --workers 2 --format png": (EXTERNAL, "benchmarks"),
+    "nice -n 10 python benchmarks/loader_throughput.py --videos 8 --frames 8 --rounds 2 --workers 0 --format jpg --stages": (EXTERNAL, "benchmarks"),
+    "python benchmarks/busy_machine.py --background 2 --rounds 3": (EXTERNAL, "benchmarks: measures under load it makes itself"),
+    "python benchmarks/busy_machine.py --rounds 2 --steps 5 --settings old new one": (EXTERNAL, "benchmarks"),
+    "python benchmarks/meta_step.py --rounds 2 --epochs 2 --limit-batches 8": (EXTERNAL, "benchmarks"),
+    "python benchmarks/suite_overhead.py --experiment baseline_multidomain --rounds 2": (EXTERNAL, "benchmarks"),
+    # docs/CLIP_METHODS.md, docs/GMDF.md, docs/CNN_METHODS.md
+    "python benchmarks/clip_methods_demo.py --comparisons <experiment> --seeds 0 1 2": (EXTERNAL, "benchmarks"),
+    "python run.py -m +sweep=suede_routed_width": (PAPER, ""),
+    "python run.py -m experiment=suede_uniattack_p1 detector.num_experts=2,3,4,5,6,7,8": (PAPER, ""),
+    "python run.py -m +sweep=gmdf_multidomain": (PAPER, ""),
+    "python run.py scale=demo": (DEMO, "the default experiment at demo scale"),
+    # docs/RELIABILITY.md
+    "python -m engine.robustness ckpt=<crafted file>": (EXAMPLE, "tests/test_faults.py injects a crafted pickle"),
+    "python run.py ... seed=abc": (EXAMPLE, "tests/test_faults.py (seed=abc)"),
     # docs/RESULTS.md: the README's demo command (registered above)
 }
 
