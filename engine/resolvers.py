@@ -74,13 +74,10 @@ def root_dir() -> str:
 
     A resolver rather than ``${oc.env:FACEMOE_ROOT,${hydra:runtime.cwd}}``: OmegaConf evaluates that
     fallback even when the variable is set, and a multirun resolves ``hydra.sweep.dir`` (which
-    depends on the paths) before Hydra's config is set, so ``${hydra:...}`` fails there. Inside a
-    job the launching directory comes from Hydra (a submitit job may start elsewhere)."""
-    env = os.environ.get("FACEMOE_ROOT")
-    if env:
-        return env
-    cwd = _hydra_value("runtime.cwd")
-    return str(cwd) if cwd else os.getcwd()
+    depends on the paths) before Hydra's config is set, so ``${hydra:...}`` fails there. The working
+    directory is the launching one in every job too: ``hydra.job.chdir`` is false, submitit's local
+    jobs keep it and SLURM starts a batch job in the directory it was submitted from."""
+    return os.environ.get("FACEMOE_ROOT") or os.getcwd()
 
 
 def data_workers(most: object = 8) -> int:
