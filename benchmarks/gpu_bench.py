@@ -31,6 +31,7 @@ from types import SimpleNamespace
 import torch
 from hydra.utils import instantiate
 from torch.utils.flop_counter import FlopCounterMode
+from train_step import loader_throughput  # run as a script: benchmarks/ is on sys.path
 
 from engine.compose import compose_run_config
 
@@ -83,20 +84,6 @@ def build(method: str, scale: str, batch_size: int, workers: int, output: Path):
     model.setup("fit")
     model._trainer = None
     return cfg, datamodule, model
-
-
-def loader_images_per_s(datamodule, batches: int) -> float:
-    loader = datamodule.train_dataloader()
-    loader.sampler.set_epoch(0)
-    iterator = iter(loader)
-    next(iterator)  # worker start-up is not throughput
-    count, start = 0, time.perf_counter()
-    for _ in range(batches):
-        try:
-            count += next(iterator)["image"].shape[0]
-        except StopIteration:
-            break
-    return count / (time.perf_counter() - start)
 
 
 def full_batch(batch: dict, size: int, device: torch.device) -> dict:
@@ -256,7 +243,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for method in args.methods:
             cfg, datamodule, model = build(method, args.scale, args.batch_size, args.workers, Path(tmp) / method)
-            loader = loader_images_per_s(datamodule, args.loader_batches)
+            loader = loader_throughput(datamodule, args.loader_batches)
             batch = full_batch(next(iter(datamodule.train_dataloader())), args.batch_size, device)
             row = measure_method(model, batch, device, args)
             row.update(loader_images_per_s=loader, workers=args.workers, input_size=int(cfg.detector.input_size),

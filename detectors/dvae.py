@@ -144,6 +144,20 @@ def code_perplexity(codes: torch.Tensor, vocab_size: int) -> float:
     return float(entropy.exp())
 
 
+def progress_bar():
+    """The suite's one progress style (rich) for long steps: tokenizer and tiny-CLIP pretraining."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+
+
 def train_dvae(
     images: torch.Tensor, patch_size: int, config: DVAEConfig, device: torch.device | str = "cpu"
 ) -> tuple[DiscreteVAE, dict[str, float]]:
@@ -164,17 +178,7 @@ def train_dvae(
     ratio = config.temperature_end / config.temperature_start
     model.train()
     parts: dict[str, float] = {}
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    log.info("training the dVAE tokenizer: %d images, %d steps", images.shape[0], config.steps)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    progress = progress_bar()
     task = progress.add_task(f"dVAE tokenizer on {images.shape[0]} images", total=config.steps)
     with progress, torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)  # Gumbel noise: the same data gives the same tokenizer

@@ -141,7 +141,9 @@ def _pretrain(
     generator = torch.Generator().manual_seed(recipe.seed)
     started, history = time.time(), []
     log.info("pretraining the tiny CLIP: %d images, %d epochs of %d steps", len(images), recipe.epochs, steps_per_epoch)
-    progress = _progress()
+    from detectors.dvae import progress_bar
+
+    progress = progress_bar()
     task = progress.add_task(f"tiny CLIP pretraining on {len(images)} images", total=total)
     progress.start()
     for epoch in range(recipe.epochs):
@@ -176,20 +178,6 @@ def _pretrain(
              "prior_loss": float(-(frequencies * frequencies.clamp_min(1e-12).log()).sum()),
              "prior_accuracy": float(frequencies.max())}
     return model.eval(), stats
-
-
-def _progress():
-    """The suite's one progress style (rich), as for data generation and preprocessing."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn())
 
 
 def pretraining_key(synthetic_name: str, model_name: str, image_size: int, normalization: str, recipe: PretrainingRecipe) -> str:
