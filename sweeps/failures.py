@@ -21,7 +21,7 @@ Wiring (run.py)::
     ...
     return run_fail_soft(run, cfg)      # instead of ``return run(cfg)``
 
-and ``fail_soft: false`` in ``conf/train.yaml`` (sweep configs set it to true).
+and ``fail_soft: false`` in ``conf/train.yaml`` (``conf/sweep/base.yaml``, shared by every sweep, sets it to true).
 """
 
 from __future__ import annotations

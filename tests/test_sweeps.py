@@ -76,7 +76,7 @@ EXPECTED_JOBS = {
     "suede_num_experts": 7,
     "suede_routed_width": 4,
 }
-SWEEPS = sorted(p.stem for p in (CONF / "sweep").glob("*.yaml"))
+SWEEPS = sorted(p.stem for p in (CONF / "sweep").glob("*.yaml") if p.stem != "base")  # base: what every sweep shares
 
 
 def compose_config(overrides: list[str]):
@@ -207,10 +207,18 @@ def test_every_sweep_is_listed_with_its_job_count():
     assert set(SWEEPS) == set(EXPECTED_JOBS)
 
 
+def test_every_sweep_says_task_name_and_fail_soft_through_the_base_config():
+    """conf/sweep/base.yaml says them once; a sweep that repeats them (or forgets the base) is caught."""
+    for sweep in SWEEPS:
+        raw = OmegaConf.load(CONF / "sweep" / f"{sweep}.yaml")
+        assert list(raw.get("defaults", [])) == ["base", "_self_"], sweep
+        assert "task_name" not in raw and "fail_soft" not in raw, sweep
+
+
 @pytest.mark.parametrize("sweep", SWEEPS)
 def test_sweep_composes_expands_and_fills_its_table_rows(sweep, tmp_path):
     cfg = compose_config([f"+sweep={sweep}"])
-    assert cfg.sweep_name == sweep and cfg.fail_soft is True
+    assert cfg.sweep_name == sweep and cfg.fail_soft is True and cfg.task_name == f"sweep_{sweep}"
     jobs = expand(cfg)
     assert len(jobs) == EXPECTED_JOBS[sweep]
     finished: list[Job] = []
