@@ -8,7 +8,7 @@ else ``.hydra/config.yaml``), its config-group choices (``.hydra/hydra.yaml``) a
 present, ``robustness.json``. The generations ``gen<g>/`` of a self-distillation chain are jobs
 of their own (match key ``self_distill.generation``); generations a failed or unfinished chain
 never reached are reported with the chain's status. Each cell of the table
-(``sweeps/tables.py``) collects the jobs that match it; replicates (seeds) give
+(``sweeps/tables/``) collects the jobs that match it; replicates (seeds) give
 mean +- std (sample std, ddof = 1). Cells without a value are marked, never dropped:
 
 ============  ================================================================================
@@ -768,7 +768,7 @@ def sweep_tables(jobs: Sequence[Job]) -> list[PaperTable]:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m sweeps.aggregate",
-        description="Print paper tables (sweeps/tables.py) from sweep job directories, measured beside published numbers.",
+        description="Print paper tables (sweeps/tables/) from sweep job directories, measured beside published numbers.",
     )
     parser.add_argument("paths", nargs="+", help="sweep directories (multiruns/<id>) or job directories")
     parser.add_argument(

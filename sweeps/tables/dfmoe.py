@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
-from sweeps.tables.baselines import FFPP_BASELINE_SWEEP, FFPP_METHOD_SETS, ffpp_baseline
+from sweeps.tables.baselines import (
+    FFPP_BASELINE_SWEEP,
+    FFPP_METHOD_SETS,
+    ffpp_baseline_row,
+    scored_ffpp_baselines,
+)
 from sweeps.tables.builders import (
     ablation,
     ablation_rows,
@@ -26,26 +31,14 @@ DFMOE_TABLE1 = PaperTable(
     title="Within-domain AUC (%) on FF++ (c23) and per manipulation",
     columns=_DFMOE_T1,
     rows=(
-        Row(
-            "resnet34",
-            "ResNet-34",
-            ffpp_baseline("resnet34"),
-            values(_DFMOE_T1_KEYS, (97.80, 99.02, 98.87, 99.16, 96.19)),
-            sweep=FFPP_BASELINE_SWEEP,
+        ffpp_baseline_row(
+            "resnet34", "ResNet-34", values(_DFMOE_T1_KEYS, (97.80, 99.02, 98.87, 99.16, 96.19))
         ),
-        Row(
-            "xception",
-            "Xception",
-            ffpp_baseline("xception"),
-            values(_DFMOE_T1_KEYS, (98.23, 99.15, 99.14, 99.33, 96.77)),
-            sweep=FFPP_BASELINE_SWEEP,
+        ffpp_baseline_row(
+            "xception", "Xception", values(_DFMOE_T1_KEYS, (98.23, 99.15, 99.14, 99.33, 96.77))
         ),
-        Row(
-            "efficientnet_b4",
-            "EfficientNet-B4",
-            ffpp_baseline("efficientnet_b4"),
-            values(_DFMOE_T1_KEYS, (97.62, 98.68, 98.67, 99.24, 96.08)),
-            sweep=FFPP_BASELINE_SWEEP,
+        ffpp_baseline_row(
+            "efficientnet_b4", "EfficientNet-B4", values(_DFMOE_T1_KEYS, (97.62, 98.68, 98.67, 99.24, 96.08))
         ),
         Row(
             "dfmoe",
@@ -85,26 +78,16 @@ DFMOE_TABLE2 = PaperTable(
     title="Cross-domain AUC (%), trained on FF++ (c23)",
     columns=_DFMOE_T2,
     rows=(
-        Row(
-            "resnet34",
-            "ResNet-34",
-            ffpp_baseline("resnet34"),
-            values(_DFMOE_T2_KEYS, (78.59, 76.17, 61.47, 72.65, 71.53, 72.97, 90.05)),
-            sweep=FFPP_BASELINE_SWEEP,
+        ffpp_baseline_row(
+            "resnet34", "ResNet-34", values(_DFMOE_T2_KEYS, (78.59, 76.17, 61.47, 72.65, 71.53, 72.97, 90.05))
         ),
-        Row(
-            "xception",
-            "Xception",
-            ffpp_baseline("xception"),
-            values(_DFMOE_T2_KEYS, (74.36, 74.93, 66.73, 81.77, 70.46, 75.32, 95.30)),
-            sweep=FFPP_BASELINE_SWEEP,
+        ffpp_baseline_row(
+            "xception", "Xception", values(_DFMOE_T2_KEYS, (74.36, 74.93, 66.73, 81.77, 70.46, 75.32, 95.30))
         ),
-        Row(
+        ffpp_baseline_row(
             "efficientnet_b4",
             "EfficientNet-B4",
-            ffpp_baseline("efficientnet_b4"),
             values(_DFMOE_T2_KEYS, (81.03, 77.60, 67.56, 69.54, 63.51, 71.01, 95.37)),
-            sweep=FFPP_BASELINE_SWEEP,
         ),
         Row(
             "dfmoe",
@@ -354,20 +337,7 @@ DFMOE_FIG2 = PaperTable(
             {},
             sweep="dfmoe_robustness",
         ),
-        Row(
-            "xception",
-            "Xception",
-            ffpp_baseline("xception"),
-            {},
-            note="an ffpp_baselines job scored with python -m engine.robustness (command in conf/sweep/dfmoe_robustness.yaml)",
-        ),
-        Row(
-            "efficientnet_b4",
-            "EfficientNet-B4",
-            ffpp_baseline("efficientnet_b4"),
-            {},
-            note="an ffpp_baselines job scored with python -m engine.robustness",
-        ),
+        *scored_ffpp_baselines("dfmoe_robustness"),
     ),
     unit="percent",
     decimals=2,

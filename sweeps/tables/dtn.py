@@ -3,7 +3,13 @@ the ablations (Tables 3-7, 9-10; Fig. 6a-d) and the robustness figure (Fig. 5)."
 
 from __future__ import annotations
 
-from sweeps.tables.baselines import FFPP_BASELINE_SWEEP, baseline, ffpp_baseline
+from sweeps.tables.baselines import (
+    FFPP_BASELINE_SWEEP,
+    baseline,
+    ffpp_baseline,
+    ffpp_baseline_row,
+    scored_ffpp_baselines,
+)
 from sweeps.tables.builders import (
     ablation,
     ablation_rows,
@@ -34,12 +40,10 @@ DTN_TABLE1 = PaperTable(
     title="Within- and cross-dataset ACC / AUC (%), trained on FF++ (HQ)",
     columns=_DTN_T1,
     rows=(
-        Row(
+        ffpp_baseline_row(
             "xception",
             "Xception",
-            ffpp_baseline("xception"),
             values(_DTN_T1_KEYS, (95.73, 96.30, None, None, None, None, None, None, None, None)),
-            sweep=FFPP_BASELINE_SWEEP,
         ),
         Row(
             "dtn",
@@ -522,13 +526,7 @@ DTN_FIG5 = PaperTable(
             sweep="dtn_robustness",
             note="student 3 of the self-distillation chain",
         ),
-        Row(
-            "xception",
-            "Xception",
-            ffpp_baseline("xception"),
-            {},
-            note="an ffpp_baselines job scored with python -m engine.robustness (command in conf/sweep/dtn_robustness.yaml)",
-        ),
+        *scored_ffpp_baselines("dtn_robustness", ("xception",)),
     ),
     unit="percent",
     decimals=2,

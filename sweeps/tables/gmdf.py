@@ -3,7 +3,11 @@
 
 from __future__ import annotations
 
-from sweeps.tables.baselines import FFPP_BASELINE_SWEEP, ffpp_baseline
+from sweeps.tables.baselines import (
+    FFPP_BASELINE_SWEEP,
+    ffpp_baseline_row,
+    scored_ffpp_baselines,
+)
 from sweeps.tables.builders import (
     ablation,
     ablation_rows,
@@ -27,19 +31,13 @@ GMDF_TABLE1 = PaperTable(
     title="Cross-dataset frame-level AUC, trained on FF++",
     columns=_GMDF_T1,
     rows=(
-        Row(
-            "xception",
-            "Xception",
-            ffpp_baseline("xception"),
-            values(_GMDF_T1_KEYS, (0.779, 0.737, 0.708, 0.737, 0.816, 0.755)),
-            sweep=FFPP_BASELINE_SWEEP,
+        ffpp_baseline_row(
+            "xception", "Xception", values(_GMDF_T1_KEYS, (0.779, 0.737, 0.708, 0.737, 0.816, 0.755))
         ),
-        Row(
+        ffpp_baseline_row(
             "efficientnet_b4",
             "EfficientNet-B4",
-            ffpp_baseline("efficientnet_b4"),
             values(_GMDF_T1_KEYS, (0.791, 0.749, 0.696, 0.728, 0.815, 0.756)),
-            sweep=FFPP_BASELINE_SWEEP,
         ),
         Row(
             "gmdf",
@@ -120,22 +118,10 @@ GMDF_TABLE3 = PaperTable(
     title="Cross-dataset video-level AUC of CLIP-based methods, trained on FF++",
     columns=_GMDF_T3,
     rows=(
-        Row(
-            "clip_linear_probe",
-            "CLIP (linear probe)",
-            ffpp_baseline("clip_linear_probe"),
-            _VANILLA_CLIP,
-            sweep=FFPP_BASELINE_SWEEP,
-            note="paper: Vanilla CLIP",
+        ffpp_baseline_row(
+            "clip_linear_probe", "CLIP (linear probe)", _VANILLA_CLIP, note="paper: Vanilla CLIP"
         ),
-        Row(
-            "clip_finetune",
-            "CLIP (fine-tune)",
-            ffpp_baseline("clip_finetune"),
-            _VANILLA_CLIP,
-            sweep=FFPP_BASELINE_SWEEP,
-            note="paper: Vanilla CLIP",
-        ),
+        ffpp_baseline_row("clip_finetune", "CLIP (fine-tune)", _VANILLA_CLIP, note="paper: Vanilla CLIP"),
         Row(
             "gmdf", "GM-DF (ours)", {"experiment": "gmdf_ffpp"}, values(_GMDF_T3_KEYS, (0.948, 0.841, 0.963))
         ),
@@ -317,20 +303,7 @@ GMDF_FIG3 = PaperTable(
             {},
             sweep="gmdf_robustness",
         ),
-        Row(
-            "xception",
-            "Xception",
-            ffpp_baseline("xception"),
-            {},
-            note="an ffpp_baselines job scored with python -m engine.robustness (command in conf/sweep/gmdf_robustness.yaml)",
-        ),
-        Row(
-            "efficientnet_b4",
-            "EfficientNet-B4",
-            ffpp_baseline("efficientnet_b4"),
-            {},
-            note="an ffpp_baselines job scored with python -m engine.robustness",
-        ),
+        *scored_ffpp_baselines("gmdf_robustness"),
     ),
     unit="percent",
     decimals=2,

@@ -3,7 +3,7 @@ ablations (Tables 3-6)."""
 
 from __future__ import annotations
 
-from sweeps.tables.baselines import FFPP_BASELINE_SWEEP, baseline, ffpp_baseline
+from sweeps.tables.baselines import FFPP_BASELINE_SWEEP, baseline, ffpp_baseline_row
 from sweeps.tables.builders import (
     ablation_rows,
     metric_columns,
@@ -26,22 +26,8 @@ MOA_TABLE1 = PaperTable(
     title="Cross-domain AUC, trained on FF++ (all four methods)",
     columns=_MOA_T1,
     rows=(
-        Row(
-            "clip_linear_probe",
-            "CLIP (linear probe)",
-            ffpp_baseline("clip_linear_probe"),
-            _MOA_CLIP_T1,
-            sweep=FFPP_BASELINE_SWEEP,
-            note="paper: CLIP",
-        ),
-        Row(
-            "clip_finetune",
-            "CLIP (fine-tune)",
-            ffpp_baseline("clip_finetune"),
-            _MOA_CLIP_T1,
-            sweep=FFPP_BASELINE_SWEEP,
-            note="paper: CLIP",
-        ),
+        ffpp_baseline_row("clip_linear_probe", "CLIP (linear probe)", _MOA_CLIP_T1, note="paper: CLIP"),
+        ffpp_baseline_row("clip_finetune", "CLIP (fine-tune)", _MOA_CLIP_T1, note="paper: CLIP"),
         Row(
             "moa_clip",
             "MoA-CLIP (ours)",
