@@ -56,7 +56,10 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/slurmdbd
 AccountingStorageHost=$HOST
 SelectType=select/cons_tres
-SelectTypeParameters=CR_Core_Memory
+# Cores are the consumable; memory is only checked against the node's. The partition lets up to 4
+# jobs share a core (OverSubscribe=FORCE:4), so the SLURM checks (6 single-CPU tasks) run side by
+# side on a 2-core CI runner instead of queueing one after another (tests/test_slurm.py).
+SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
 ReturnToService=2
 MailProg=/bin/true
@@ -70,7 +73,7 @@ JobRequeue=1
 MinJobAge=600
 KillWait=30
 NodeName=$HOST CPUs=$cpus RealMemory=$mem State=UNKNOWN
-PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP
+PartitionName=debug Nodes=$HOST Default=YES MaxTime=INFINITE State=UP OverSubscribe=FORCE:4
 EOF
   cat >/etc/slurm/slurmdbd.conf <<EOF
 AuthType=auth/munge

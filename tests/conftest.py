@@ -8,12 +8,21 @@ from pathlib import Path
 
 import pytest
 
+from engine.threads import cpu_budget  # noqa: E402  (no torch import: threads are set before torch loads)
+
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: no spinning threads (engine/threads.py)
+# pytest-xdist (``-n auto`` in pyproject's addopts) runs one worker per CPU this process may use
+# (pytest_xdist_auto_num_workers below). Each worker, and every run.py it starts, then takes its
+# share of the CPUs (OMP_NUM_THREADS, which engine.threads honours), so workers never oversubscribe.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+_THREADS = max(1, int(os.environ.get("OMP_NUM_THREADS") or cpu_budget().cpus) // _WORKERS)
+if _WORKERS > 1:
+    os.environ["OMP_NUM_THREADS"] = str(_THREADS)
 import torch  # noqa: E402
 
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+torch.set_num_threads(min(2, _THREADS))
 
 REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "conf"
@@ -23,7 +32,13 @@ CONF = REPO / "conf"
 def synthetic_root(tmp_path_factory) -> Path:
     """The session's synthetic data cache (FACEMOE_TEST_CACHE reuses one across sessions)."""
     shared = os.environ.get("FACEMOE_TEST_CACHE")
-    return Path(shared) if shared else tmp_path_factory.mktemp("synthetic")
+    if shared:
+        return Path(shared)
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        # One cache for all workers of this run (their base temps share a parent); the generator
+        # builds it once under a lock and renames it into place (datamodules/synthetic.py).
+        return tmp_path_factory.getbasetemp().parent / "synthetic"
+    return tmp_path_factory.mktemp("synthetic")
 
 
 def compose(overrides: list[str], output_dir: Path, synthetic_root: Path | None = None):
@@ -44,6 +59,12 @@ def compose(overrides: list[str], output_dir: Path, synthetic_root: Path | None 
 _SESSION_START = None
 
 
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto``: the CPUs this process may use (affinity, SLURM, cgroup quota; engine/threads.py),
+    not the machine's core count."""
+    return cpu_budget().cpus
+
+
 def pytest_sessionstart(session):
     global _SESSION_START
     import time
@@ -60,3 +81,20 @@ def pytest_runtest_setup(item):
     spent = time.monotonic() - _SESSION_START
     if spent > float(budget):
         pytest.skip(f"test budget FACEMOE_TEST_BUDGET_S={budget} s spent ({spent:.0f} s): not run")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (``--dist loadgroup``), the tests of a module that share a module-scoped
+    fixture (a trained run, a prepared dataset) go to one worker, so the fixture is built once."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        if info is None:
+            continue
+        shares = any(
+            definition.scope == "module"
+            for definitions in info.name2fixturedefs.values()
+            for definition in definitions
+        )
+        if shares:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
