@@ -219,22 +219,6 @@ def _plugins() -> list:
     return plugins
 
 
-PIPELINES = ("standard", "self_distill")
-
-
-def run_job(cfg: DictConfig) -> float | None:
-    """What ``run.py`` runs: ``cfg.pipeline`` picks ``standard`` (:func:`run`: one fit -> select -> test)
-    or ``self_distill`` (DTN's generation chain, :func:`engine.self_distill.run_self_distillation`)."""
-    name = str(cfg.get("pipeline", "standard"))
-    if name == "standard":
-        return run(cfg)
-    if name == "self_distill":
-        from engine.self_distill import run_self_distillation
-
-        return run_self_distillation(cfg)
-    raise ValueError(f"pipeline={name!r} unknown; expected one of {list(PIPELINES)}")
-
-
 def _objective(validation: dict[str, dict], key: str) -> float | None:
     """``val/<metric>`` or ``val/video_<metric>`` from the validation of the tested checkpoint."""
     if not validation:

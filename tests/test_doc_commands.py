@@ -91,7 +91,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python run.py experiment=gmdf_multidomain protocol=multidomain_leave_diff": (PAPER, ""),
     "python run.py experiment=gmdf_ffpp": (PAPER, ""),
     "python run.py experiment=gmdf_gid protocol=gid_f2f_c40": (PAPER, ""),
-    "python -m detectors.dvae experiment=gmdf_multidomain": (PAPER, "tokenizer training on the real data"),
+    "python -m engine.tokenizer experiment=gmdf_multidomain": (PAPER, "tokenizer training on the real data"),
     "python run.py experiment=baseline_multidomain detector=clip_finetune scale=demo demo_pretrained=synthetic": (DEMO, ""),
     "python run.py experiment=gmdf_multidomain scale=demo seed=S": (EXAMPLE, "S = 0: the demo command"),
     "python run.py experiment=baseline_multidomain detector=clip_finetune scale=demo demo_pretrained=synthetic demo_epochs=10 detector.optimizer.lr=3e-4 seed=S":

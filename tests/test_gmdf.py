@@ -26,7 +26,7 @@ from detectors.gmdf_parts import (
     sample_patch_mask,
     second_order_contribution,
 )
-from engine.meta_learning import inner_sgd_step, split_meta_batch
+from detectors.meta_learning import inner_sgd_step, split_meta_batch
 from losses.domain_alignment import second_order_alignment_loss
 from losses.masked_image_modeling import masked_pixel_loss, masked_token_loss, patchify
 

@@ -14,7 +14,8 @@ from conftest import CONF, REPO, compose
 from hydra.utils import instantiate
 
 from datamodules.sources import DatasetNotFoundError
-from engine.pipeline import run, run_job
+from engine.jobs import run_job
+from engine.pipeline import run
 from evaluation.metrics import all_metrics
 from evaluation.results import load_results
 
