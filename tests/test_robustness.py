@@ -21,13 +21,12 @@ from engine.robustness import (
     RobustnessError,
     RobustnessSettings,
     build_report,
-    curve,
     evaluate_corruptions,
     evaluate_run,
     load_settings,
-    plot_report,
 )
 from evaluation.metrics import METRIC_NAMES
+from evaluation.plots import curve, plot_robustness_report
 from evaluation.results import atomic_write_json, build_results, write_results
 from evaluation.robustness import (
     CORRUPTIONS,
@@ -248,7 +247,7 @@ def test_evaluation_writes_curves_report_and_figures(frames, tmp_path):
     assert loaded["test_sets"]["toy"] == {"frames": 12, "videos": 6}
     severities, values = curve(loaded, "toy", "contrast", "auc", "frame")
     assert severities == [0, 1, 5] and values == [1.0, 1.0, 1.0]
-    figures = plot_report(loaded, tmp_path / "robustness")
+    figures = plot_robustness_report(loaded, tmp_path / "robustness")
     assert [f.name for f in figures] == ["toy_frame_auc.png"]
     with Image.open(figures[0]) as figure:
         assert figure.format == "PNG" and figure.size[0] > 300
