@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from callbacks.csv_logger import AtomicCSVLogger
 from callbacks.resume import Preempted, ResumeCheckpoints
+from callbacks.timings import PhaseClock, PhaseTimings
 from detectors.guards import GuardSettings
 from engine import preflight
 from engine.attempts import Attempts, wandb_run_id
@@ -30,7 +31,6 @@ from engine.resume import check_resume, resolve_resume, run_signature
 from engine.run_logging import log_run_config, log_run_outcome
 from engine.synthetic_pretraining import resolve_synthetic_weights
 from engine.threads import apply_threads
-from engine.timings import PhaseClock, PhaseTimings
 from evaluation.results import build_results, git_commit, predictions_path, write_predictions, write_results
 from evaluation.run_dir import begin_attempt, superseded_attempts
 
@@ -125,7 +125,7 @@ def run(cfg: DictConfig) -> float | None:
         torch.set_float32_matmul_precision("high")
 
     apply_threads(OmegaConf.to_container(cfg.threads) if cfg.get("threads") else None)
-    clock = PhaseClock()  # extra.timings of results.json (engine/timings.py)
+    clock = PhaseClock()  # extra.timings of results.json (callbacks/timings.py)
     with clock.phase("data"):
         datamodule = instantiate(cfg.data, _convert_="all")
         datamodule.setup("fit")

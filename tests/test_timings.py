@@ -1,4 +1,4 @@
-"""engine/timings.py: each phase of a run is logged and written to results.json extra.timings."""
+"""callbacks/timings.py: each phase of a run is logged and written to results.json extra.timings."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import time
 import pytest
 from conftest import compose
 
+from callbacks.timings import PhaseClock
 from engine.pipeline import run
-from engine.timings import PhaseClock
 from evaluation.results import load_results
 
 
