@@ -26,6 +26,35 @@ def synthetic_root(tmp_path_factory) -> Path:
     return Path(shared) if shared else tmp_path_factory.mktemp("synthetic")
 
 
+CLIP_TEST_IMAGE_SIZE = 32
+"""Input size of the tiny CLIP the CLIP-method tests share (``clip_file``)."""
+
+
+@pytest.fixture(scope="module")
+def clip_file(tmp_path_factory):
+    """A tiny CLIP (``CLIP_TEST_IMAGE_SIZE`` px) saved to disk: ``(model, path)``; a detector loads the
+    file as its ``pretrained`` weights, the test keeps the original to compare with."""
+    from detectors.backbones.clip import build_clip
+
+    torch.manual_seed(0)
+    clip = build_clip("ViT-B-16", size="tiny", image_size=CLIP_TEST_IMAGE_SIZE).eval()
+    path = tmp_path_factory.mktemp("clip") / "tiny_clip.pt"
+    torch.save(clip.state_dict(), path)
+    return clip, str(path)
+
+
+def tiny_detector(cls, aux_loss_weights, overrides, *, input_size: int = 64, optimizer=None, **defaults):
+    """``cls`` at test size: ``size='tiny'``, ``input_size``, Adam at lr 1e-3 unless ``optimizer`` is
+    given, the test's ``aux_loss_weights`` and ``defaults``; ``overrides`` (the test's keywords) win."""
+    import functools
+
+    kwargs = dict(
+        size="tiny", input_size=input_size, optimizer=optimizer or functools.partial(torch.optim.Adam, lr=1e-3),
+        aux_loss_weights=aux_loss_weights, **defaults,
+    )
+    return cls(**{**kwargs, **overrides})
+
+
 def compose(overrides: list[str], output_dir: Path, synthetic_root: Path | None = None):
     """Compose ``conf/train.yaml`` as run.py would, with the run directory at ``output_dir``."""
     from engine.compose import compose_run_config

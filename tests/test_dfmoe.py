@@ -3,11 +3,11 @@ the three fusion modes, the adaptive feature augmentation, the frozen gate layer
 
 from __future__ import annotations
 
-import functools
 import math
 
 import pytest
 import torch
+from conftest import tiny_detector
 from torch import nn
 
 from detectors.dfmoe import DFMoE
@@ -25,11 +25,7 @@ WEIGHTS = {"expert_param_penalty": 0.1, "expert_entropy": 0.1, "augmentation_con
 
 
 def tiny_dfmoe(**overrides) -> DFMoE:
-    kwargs = dict(
-        size="tiny", pretrained=None, expert_pretrained=None, input_size=64,
-        optimizer=functools.partial(torch.optim.Adam, lr=1e-3), aux_loss_weights=WEIGHTS,
-    )
-    return DFMoE(**{**kwargs, **overrides})
+    return tiny_detector(DFMoE, WEIGHTS, overrides, pretrained=None, expert_pretrained=None)
 
 
 def training_batch(batch_size: int = 6, seed: int = 0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

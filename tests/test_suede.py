@@ -8,7 +8,7 @@ import functools
 import pandas as pd
 import pytest
 import torch
-from conftest import compose
+from conftest import CLIP_TEST_IMAGE_SIZE, compose, tiny_detector
 
 from detectors.backbones.clip import build_clip
 from detectors.backbones.clip_surgery import select_layers, text_blocks, tokenize, vision_blocks
@@ -17,26 +17,15 @@ from detectors.suede import PLACEMENTS, SuedeDetector
 from engine.pipeline import run
 from evaluation.results import load_results
 
-IMAGE_SIZE = 32
+IMAGE_SIZE = CLIP_TEST_IMAGE_SIZE  # the shared clip_file (conftest.py)
 WEIGHTS = {"router_z": 1e-3, "load_balance": 1e-2}
 
 
-@pytest.fixture(scope="module")
-def clip_file(tmp_path_factory):
-    """A tiny CLIP saved to disk: SUEDE loads it as its 'pretrained' weights, the test keeps the original."""
-    torch.manual_seed(0)
-    clip = build_clip("ViT-B-16", size="tiny", image_size=IMAGE_SIZE).eval()
-    path = tmp_path_factory.mktemp("clip") / "tiny_clip.pt"
-    torch.save(clip.state_dict(), path)
-    return clip, str(path)
-
-
 def _suede(path: str, **kwargs) -> SuedeDetector:
-    defaults = dict(
-        pretrained=path, size="tiny", input_size=IMAGE_SIZE, normalization="clip",
-        optimizer=functools.partial(torch.optim.AdamW, lr=1e-5), aux_loss_weights=WEIGHTS,
+    return tiny_detector(
+        SuedeDetector, WEIGHTS, kwargs, input_size=IMAGE_SIZE, pretrained=path, normalization="clip",
+        optimizer=functools.partial(torch.optim.AdamW, lr=1e-5),
     )
-    return SuedeDetector(**{**defaults, **kwargs})
 
 
 @pytest.mark.parametrize("placement", PLACEMENTS)
