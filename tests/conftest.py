@@ -67,6 +67,30 @@ def compose(overrides: list[str], output_dir: Path, synthetic_root: Path | None 
     return cfg
 
 
+def trained_metrics(overrides: list[str], output_dir: Path, synthetic_root: Path):
+    """Train ``overrides`` in-process (``engine.pipeline.run``) into ``output_dir``; its ``csv/metrics.csv``."""
+    import pandas as pd
+
+    from engine.pipeline import run
+
+    run(compose(overrides, output_dir, synthetic_root))
+    return pd.read_csv(output_dir / "csv" / "metrics.csv")
+
+
+def trained_aucs(overrides: list[str], output_dir: Path, synthetic_root: Path) -> tuple[float, dict[str, float]]:
+    """Train ``overrides`` in-process into ``output_dir``; the validation frame AUC and each test set's
+    frame AUC (rounded to 4 places), both printed for the record."""
+    from engine.pipeline import run
+    from evaluation.results import load_results
+
+    run(compose(overrides, output_dir, synthetic_root))
+    results = load_results(output_dir / "results.json")
+    aucs = {name: round(t["frame"]["auc"], 4) for name, t in results["tests"].items()}
+    validation = results["validation"]["metrics"]["frame"]["auc"]
+    print("validation", round(validation, 4), "tests", aucs)
+    return validation, aucs
+
+
 # A wall-clock budget for a whole test session (CI's slow suite: FACEMOE_TEST_BUDGET_S). Once it is
 # spent, every test not yet started is skipped with the reason, so the summary counts what did not run;
 # a test already running finishes (bounded by --timeout).

@@ -7,7 +7,7 @@ import math
 
 import pytest
 import torch
-from conftest import tiny_detector
+from conftest import tiny_detector, trained_aucs
 from torch import nn
 
 from detectors.dfmoe import DFMoE
@@ -268,16 +268,7 @@ DEMO_OVERRIDES = [
 
 @pytest.mark.slow
 def test_dfmoe_learns_on_the_embedded_data(tmp_path, synthetic_root):
-    from conftest import compose
-
-    from engine.pipeline import run
-    from evaluation.results import load_results
-
-    run(compose(DEMO_OVERRIDES, tmp_path, synthetic_root))
-    results = load_results(tmp_path / "results.json")
-    aucs = {name: round(t["frame"]["auc"], 4) for name, t in results["tests"].items()}
-    val_auc = results["validation"]["metrics"]["frame"]["auc"]
-    print("validation", round(val_auc, 4), "tests", aucs)
+    val_auc, aucs = trained_aucs(DEMO_OVERRIDES, tmp_path, synthetic_root)
     assert val_auc >= DEMO_VAL_AUC and aucs["ffpp"] >= DEMO_FFPP_AUC, (val_auc, aucs)
 
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import functools
 
-import pandas as pd
 import pytest
 import torch
-from conftest import CLIP_TEST_IMAGE_SIZE, compose, tiny_detector
+from conftest import CLIP_TEST_IMAGE_SIZE, compose, tiny_detector, trained_metrics
 
 from detectors.backbones.clip import build_clip
 from detectors.backbones.clip_surgery import select_layers, text_blocks, tokenize, vision_blocks
 from detectors.clip_text_head import ClipTextHead
 from detectors.suede import PLACEMENTS, SuedeDetector
-from engine.pipeline import run
 from evaluation.results import load_results
 
 IMAGE_SIZE = CLIP_TEST_IMAGE_SIZE  # the shared clip_file (conftest.py)
@@ -191,8 +189,7 @@ def test_select_layers_rejects_unknown_groups_and_indices():
 def test_suede_trains_end_to_end_and_logs_router_losses(tmp_path, synthetic_root):
     overrides = ["experiment=suede_uniattack_p1", "scale=demo", "trainer.max_epochs=1", "+trainer.limit_train_batches=3",
                  "trainer.log_every_n_steps=1"]
-    run(compose(overrides, tmp_path, synthetic_root))
-    metrics = pd.read_csv(tmp_path / "csv" / "metrics.csv")
+    metrics = trained_metrics(overrides, tmp_path, synthetic_root)
     assert {"train/loss_task", "train/loss_router_z", "train/loss_load_balance"} <= set(metrics.columns)
     assert metrics["train/loss_load_balance"].dropna().between(0.9, 4.0).all()  # 1 = uniform, 4 = one expert
     tests = load_results(tmp_path / "results.json")["tests"]
