@@ -50,9 +50,8 @@ def project_modules(root: Path) -> dict[str, Path]:
     modules: dict[str, Path] = {}
     for path in sorted(root.rglob("*.py")):
         relative = path.relative_to(root)
-        if relative.parts[0] not in LAYERS and relative.stem not in LAYERS:
-            continue
-        if len(relative.parts) == 1 and relative.stem not in LAYERS:
+        top = relative.stem if len(relative.parts) == 1 else relative.parts[0]  # an entry script or a package
+        if top not in LAYERS:
             continue
         parts = list(relative.with_suffix("").parts)
         if parts[-1] == "__init__":
