@@ -62,6 +62,9 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python benchmarks/loader_throughput.py": (EXTERNAL, "benchmarks: tests/test_loader_benchmark.py"),
     "python benchmarks/expert_layer.py": (EXTERNAL, "benchmarks: issue-17"),
     "python benchmarks/clip_methods_demo.py": (EXTERNAL, "benchmarks: issue-17"),
+    # docs/ARCHITECTURE.md (Layers: module command lines named)
+    "python -m engine.robustness": (EXAMPLE, "the module's name; its commands: docs/SWEEPS.md entries, EXAMPLES"),
+    "python -m engine.tokenizer": (EXAMPLE, "the module's name; its command: the docs/GMDF.md PAPER entry"),
     # docs/BENCHMARKS.md
     "python -m pytest -q": (CI, ".ci/run"),
     "python benchmarks/train_step.py --detectors <...> --scales demo --batch-size 32 --steps 5 --workers 0": (EXTERNAL, "benchmarks: issue-17"),
