@@ -21,9 +21,9 @@ register_resolvers()
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from engine.pipeline import run_job
+    from engine.failures import run_fail_soft
+    from engine.jobs import run_job
     from engine.user_errors import exit_on_user_error
-    from sweeps.failures import run_fail_soft
 
     # A user mistake (bad value, missing file, full disk) is one readable line; bugs keep tracebacks.
     return exit_on_user_error(run_fail_soft, run_job, cfg)

@@ -7,7 +7,7 @@ epoch (the first warms up allocators and starts the loader):
 
 - suite: ``lightning.Trainer`` built from the run's config exactly as ``engine.pipeline.run`` builds
   it (the configured callbacks incl. checkpointing and the progress bar, the CSV logger), timed by
-  :class:`engine.timings.PhaseTimings` (training only: validation is taken out of the epoch);
+  :class:`callbacks.timings.PhaseTimings` (training only: validation is taken out of the epoch);
 - bare: ``for batch in datamodule.train_dataloader(): forward, combine_losses, backward, step`` with
   the optimiser and scheduler of the detector's ``configure_optimizers``.
 
@@ -27,9 +27,9 @@ import lightning as L
 import torch
 from hydra.utils import instantiate
 
+from callbacks.timings import PhaseClock, PhaseTimings
 from engine.compose import compose_run_config
 from engine.pipeline import build_callbacks, build_loggers
-from engine.timings import PhaseClock, PhaseTimings
 
 
 def suite_epoch(cfg, epochs: int) -> float:

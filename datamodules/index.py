@@ -25,7 +25,6 @@ import inspect
 import json
 import logging
 import os
-import tempfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,6 +39,7 @@ from datamodules.readers.common import (
     check_video_consistency,
 )
 from datamodules.records import RECORD_COLUMNS, validate_records
+from evaluation.results import atomic_write_text
 
 logger = logging.getLogger(__name__)
 
@@ -149,16 +149,6 @@ def cache_key(reader: str, root: Path, options: Mapping[str, object]) -> str:
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    # Several processes (DDP ranks, parallel jobs) may build the same index: write whole files only.
-    with tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, delete=False, suffix=".tmp", encoding="utf-8"
-    ) as handle:
-        handle.write(text)
-        temporary = Path(handle.name)
-    os.replace(temporary, path)
-
-
 def _read_index_csv(path: Path, dtypes: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Read an index CSV keeping strings as written ("000", "NA" stay strings)."""
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -230,7 +220,7 @@ def build_index(reader: str, root: Path, cache_dir: Path, **options: object) -> 
         frame.attrs[READER_REPORT] = report
     if media_root:
         frame.attrs[MEDIA_ROOT] = media_root
-    _atomic_write_text(csv_path, frame.to_csv(index=False))
+    atomic_write_text(csv_path, frame.to_csv(index=False))
     meta = {
         "reader": reader,
         "root": root.resolve().as_posix(),
@@ -241,7 +231,7 @@ def build_index(reader: str, root: Path, cache_dir: Path, **options: object) -> 
         READER_REPORT: report,  # what the reader tolerated, e.g. repeated list lines kept once
         MEDIA_ROOT: media_root,  # paths are relative to this folder when it is not the root
     }
-    _atomic_write_text(meta_path, json.dumps(meta, indent=2, sort_keys=True))
+    atomic_write_text(meta_path, json.dumps(meta, indent=2, sort_keys=True))
     logger.info("%s: indexed %d records from '%s' into %s", reader, len(frame), root, csv_path)
     return frame
 

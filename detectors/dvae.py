@@ -5,9 +5,9 @@ The suite trains it itself on the training images of a protocol and caches it un
 ``${paths.cache_dir}/dvae/<fingerprint>.pt``, where the fingerprint covers the training files, the
 image size and normalisation, the patch size and the tokenizer settings: a second run with the same
 data reuses it, different data gets its own. The detector does this in ``setup("fit")``; to do it ahead
-of a run (e.g. once before a sweep):
+of a run (e.g. once before a sweep), ``engine/tokenizer.py``:
 
-    python -m detectors.dvae experiment=gmdf_multidomain scale=demo
+    python -m engine.tokenizer experiment=gmdf_multidomain scale=demo
 
 Architecture: ``log2(patch_size)`` stride-2 convolutions down to the patch grid, a 1x1 convolution to
 ``vocab_size`` logits per cell, a Gumbel-softmax relaxation (temperature annealed towards a hard
@@ -29,6 +29,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from evaluation.results import atomic_open
 
 log = logging.getLogger(__name__)
 
@@ -277,9 +279,8 @@ def load_or_train_dvae(
         cache_dir.mkdir(parents=True, exist_ok=True)
         payload = {"config": asdict(config), "patch_size": patch_size, "image_size": image_size, "normalization": normalization,
                    "fingerprint": key, "stats": stats, "state_dict": model.state_dict()}
-        partial = path.with_suffix(f".tmp{time.time_ns()}")
-        torch.save(payload, partial)
-        partial.replace(path)
+        with atomic_open(path, binary=True) as handle:
+            torch.save(payload, handle)
     if wait is not None:
         wait()
     if not path.is_file():
@@ -298,37 +299,3 @@ def config_from_mapping(raw: dict | None, where: str) -> DVAEConfig:
     if unknown:
         raise ValueError(f"{where}: unknown dVAE setting(s) {unknown}; known: {sorted(known)}")
     return replace(DVAEConfig(), **raw)
-
-
-def _main(cfg) -> None:
-    from hydra.utils import instantiate
-
-    if "gmdf" not in str(cfg.detector.get("_target_", "")):
-        raise SystemExit(f"detectors.dvae: the composed detector is {cfg.detector.get('_target_')!r}; pass a GM-DF experiment or detector=gmdf")
-    from omegaconf import OmegaConf
-
-    from engine.synthetic_pretraining import resolve_synthetic_weights
-    from engine.threads import apply_threads
-
-    apply_threads(OmegaConf.to_container(cfg.threads) if cfg.get("threads") else None)
-    cfg = resolve_synthetic_weights(cfg)
-    datamodule = instantiate(cfg.data, _convert_="all")
-    datamodule.setup("fit")
-    detector = instantiate(cfg.detector, _convert_="all")
-    path, payload = detector.prepare_tokenizer(datamodule)
-    print(f"dVAE tokenizer: {path}\n{json.dumps(payload['stats'], indent=2)}")
-
-
-def main() -> None:
-    """``python -m detectors.dvae <hydra overrides>``: train (or find) the tokenizer a GM-DF run would use,
-    composed exactly as ``run.py`` composes the run."""
-    import hydra
-
-    from engine.resolvers import register_resolvers
-
-    register_resolvers()
-    hydra.main(version_base="1.3", config_path="../conf", config_name="train")(_main)()
-
-
-if __name__ == "__main__":
-    main()

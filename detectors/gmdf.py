@@ -53,8 +53,8 @@ from detectors.gmdf_parts import (
     sample_patch_mask,
     second_order_contribution,
 )
+from detectors.meta_learning import inner_sgd_step, split_meta_batch
 from detectors.output import DetectorOutput
-from engine.meta_learning import inner_sgd_step, split_meta_batch
 from losses.domain_alignment import second_order_alignment_loss
 from losses.image_text_contrastive import image_text_logits
 from losses.masked_image_modeling import masked_pixel_loss, masked_token_loss

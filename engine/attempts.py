@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evaluation.results import atomic_write_json
+from evaluation.results import atomic_write_json, atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,5 @@ def wandb_run_id(run_dir: str | os.PathLike) -> str:
     # W&B's own ids: 8 characters of [a-z0-9].
     value = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(value + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    atomic_write_text(path, value + "\n")
     return value

@@ -13,32 +13,16 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from evaluation.results import atomic_open
+
 log = logging.getLogger(__name__)
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save(obj, path)`` through a temporary file + fsync + rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            torch.save(obj, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    try:  # the rename itself reaches the disk with the directory entry
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass  # some file systems cannot fsync a directory; the rename is still atomic
-    return path
+    """``torch.save(obj, path)`` through a temporary file + fsync + rename (``evaluation.results.atomic_open``)."""
+    with atomic_open(path, binary=True) as handle:
+        torch.save(obj, handle)
+    return Path(path)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

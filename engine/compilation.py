@@ -4,7 +4,7 @@
 through the compiled graph, its type, hooks and checkpoint keys stay the same). ``backend`` and
 ``mode`` are torch.compile's (``inductor``; ``default``, ``reduce-overhead``, ``max-autotune``).
 Compiling happens at the first step and its time shows in the first epoch of ``extra.timings``
-(engine/timings.py); benchmarks/gpu.sh reports it per method. Detectors whose routing gives
+(callbacks/timings.py); benchmarks/gpu.sh reports it per method. Detectors whose routing gives
 data-dependent shapes (DFMoE's per-image expert dispatch) break the graph there and gain less.
 """
 

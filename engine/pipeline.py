@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from callbacks.csv_logger import AtomicCSVLogger
 from callbacks.resume import Preempted, ResumeCheckpoints
+from callbacks.timings import PhaseClock, PhaseTimings
 from detectors.guards import GuardSettings
 from engine import preflight
 from engine.attempts import Attempts, wandb_run_id
@@ -30,7 +31,6 @@ from engine.resume import check_resume, resolve_resume, run_signature
 from engine.run_logging import log_run_config, log_run_outcome
 from engine.synthetic_pretraining import resolve_synthetic_weights
 from engine.threads import apply_threads
-from engine.timings import PhaseClock, PhaseTimings
 from evaluation.results import build_results, git_commit, predictions_path, write_predictions, write_results
 from evaluation.run_dir import begin_attempt, superseded_attempts
 
@@ -125,7 +125,7 @@ def run(cfg: DictConfig) -> float | None:
         torch.set_float32_matmul_precision("high")
 
     apply_threads(OmegaConf.to_container(cfg.threads) if cfg.get("threads") else None)
-    clock = PhaseClock()  # extra.timings of results.json (engine/timings.py)
+    clock = PhaseClock()  # extra.timings of results.json (callbacks/timings.py)
     with clock.phase("data"):
         datamodule = instantiate(cfg.data, _convert_="all")
         datamodule.setup("fit")
@@ -217,22 +217,6 @@ def _plugins() -> list:
     if SLURMEnvironment.detect():
         plugins.append(SLURMEnvironment(auto_requeue=False))
     return plugins
-
-
-PIPELINES = ("standard", "self_distill")
-
-
-def run_job(cfg: DictConfig) -> float | None:
-    """What ``run.py`` runs: ``cfg.pipeline`` picks ``standard`` (:func:`run`: one fit -> select -> test)
-    or ``self_distill`` (DTN's generation chain, :func:`engine.self_distill.run_self_distillation`)."""
-    name = str(cfg.get("pipeline", "standard"))
-    if name == "standard":
-        return run(cfg)
-    if name == "self_distill":
-        from engine.self_distill import run_self_distillation
-
-        return run_self_distillation(cfg)
-    raise ValueError(f"pipeline={name!r} unknown; expected one of {list(PIPELINES)}")
 
 
 def _objective(validation: dict[str, dict], key: str) -> float | None:

@@ -1,6 +1,8 @@
 """Robustness evaluation: a trained checkpoint scored on its run's test sets under every corruption
-x severity (``evaluation/robustness.py``), written to ``<run dir>/robustness.json`` (atomically)
-and drawn as metric-vs-severity curves like the papers' robustness figures.
+x severity (the corruptions: ``evaluation/robustness.py``), written to ``<run dir>/robustness.json``
+(atomically) and drawn as metric-vs-severity curves like the papers' robustness figures (the figures:
+``evaluation/plots.py``). This module is the runner: settings, scoring, the report and the command line
+(:func:`parse_command_line` holds every argument rule).
 
 Command line (``key=value`` arguments, defaults in ``conf/robustness/default.yaml``)::
 
@@ -46,7 +48,7 @@ from datamodules.frame_dataset import FrameTable, load_rgb, video_groups
 from datamodules.transforms import build_transform
 from detectors.weights_file import load_checkpoint_into
 from evaluation.metrics import METRIC_NAMES, all_metrics
-from evaluation.plots import curve, plot_robustness  # noqa: F401  (curve: part of this module's API)
+from evaluation.plots import plot_robustness_comparison, plot_robustness_report
 from evaluation.results import RESULTS_FILE_NAME, atomic_write_json, git_commit, load_results
 from evaluation.robustness import (
     CORRUPTIONS,
@@ -287,18 +289,6 @@ def build_report(
     }
 
 
-# --------------------------------------------------------------------------- figures
-
-
-def plot_report(report: Mapping[str, Any], out_dir: str | os.PathLike, label: str = "model") -> list[Path]:
-    """The figures of one report: ``<out_dir>/<test set>_<level>_<metric>.png`` per test set."""
-    metric, level = report["settings"]["plot_metric"], report["settings"]["plot_level"]
-    return [
-        plot_robustness({label: report}, test_set, Path(out_dir) / f"{test_set}_{level}_{metric}.png", metric, level)
-        for test_set in report["metrics"]
-    ]
-
-
 # --------------------------------------------------------------------------- runs
 
 
@@ -390,7 +380,7 @@ def evaluate_run(
     report = build_report(metrics, eval_sets, settings, ckpt, str(run_path))
     target_dir = Path(out_dir) if out_dir is not None else run_path
     written = atomic_write_json(target_dir / ROBUSTNESS_FILE_NAME, report)
-    figures = plot_report(report, target_dir / FIGURES_DIR_NAME, label=str(cfg.get("experiment_name") or "model"))
+    figures = plot_robustness_report(report, target_dir / FIGURES_DIR_NAME, label=str(cfg.get("experiment_name") or "model"))
     for figure in figures:
         log.info("wrote %s", figure)
     from callbacks.plots import log_to_wandb_run
@@ -406,57 +396,81 @@ _RUN_KEYS = {"run_dir", "ckpt", "out_dir"}
 _COMPARE_KEYS = {"inputs", "labels", "out_dir", "metric", "level"}
 
 
-def _split_arguments(argv: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
+@dataclass(frozen=True)
+class EvaluateCommand:
+    """``python -m engine.robustness run_dir=... [settings] [config.<key>=<value>]``."""
+
+    run_dir: Path
+    settings: RobustnessSettings
+    ckpt: str = "best"
+    config_overrides: tuple[str, ...] = ()
+    out_dir: str | None = None
+
+
+@dataclass(frozen=True)
+class CompareCommand:
+    """``python -m engine.robustness compare inputs=[...] [labels=[...]] [out_dir=...] [metric=...] [level=...]``."""
+
+    inputs: tuple[Path, ...]
+    labels: tuple[str, ...]
+    out_dir: Path = Path(".")
+    metric: str | None = None
+    level: str | None = None
+
+
+def parse_command_line(argv: Sequence[str]) -> EvaluateCommand | CompareCommand:
+    """The command line as one request; every argument rule of the CLI is here (and only here), so
+    another argument style can replace this one function."""
+    argv = list(argv)
+    compare_mode = bool(argv) and argv[0] == "compare"
+    if compare_mode:
+        argv = argv[1:]
     plain = [a for a in argv if not a.startswith("config.")]
-    config = [a.removeprefix("config.") for a in argv if a.startswith("config.")]
+    config_overrides = tuple(a.removeprefix("config.") for a in argv if a.startswith("config."))
     bad = [a for a in plain if "=" not in a]
     if bad:
         raise RobustnessError(f"arguments must be key=value, got {bad}")
-    return OmegaConf.to_container(OmegaConf.from_dotlist(plain), resolve=True), config
+    arguments = OmegaConf.to_container(OmegaConf.from_dotlist(plain), resolve=True)
+    if compare_mode:
+        unknown = sorted(set(arguments) - _COMPARE_KEYS)
+        if unknown or "inputs" not in arguments:
+            raise RobustnessError(f"compare takes {sorted(_COMPARE_KEYS)} (inputs required); unknown {unknown}")
+        inputs = tuple(Path(p) for p in arguments["inputs"])
+        labels = tuple(arguments.get("labels") or [p.parent.name for p in inputs])
+        if len(labels) != len(inputs):
+            raise RobustnessError(f"{len(labels)} labels for {len(inputs)} inputs")
+        metric, level = arguments.get("metric"), arguments.get("level")
+        return CompareCommand(inputs, labels, Path(arguments.get("out_dir", ".")),
+                              None if metric is None else str(metric), None if level is None else str(level))
+    run_arguments = {k: arguments.pop(k) for k in list(arguments) if k in _RUN_KEYS}
+    settings = load_settings(arguments)
+    ckpt = str(run_arguments.get("ckpt", "best"))
+    if "run_dir" in run_arguments:
+        run_dir = Path(run_arguments["run_dir"])
+    elif ckpt not in ("best", "last"):
+        run_dir = Path(ckpt).expanduser().resolve().parent.parent
+    else:
+        raise RobustnessError("give run_dir=<run dir> (or ckpt=<file> inside <run dir>/checkpoints/)")
+    return EvaluateCommand(run_dir, settings, ckpt, config_overrides, run_arguments.get("out_dir"))
 
 
-def compare(arguments: Mapping[str, Any]) -> list[Path]:
-    """``compare inputs=[a.json,b.json] labels=[A,B] out_dir=<dir>``: overlaid curves per test set."""
-    unknown = sorted(set(arguments) - _COMPARE_KEYS)
-    if unknown or "inputs" not in arguments:
-        raise RobustnessError(f"compare takes {sorted(_COMPARE_KEYS)} (inputs required); unknown {unknown}")
-    inputs = [Path(p) for p in arguments["inputs"]]
-    labels = list(arguments.get("labels") or [p.parent.name for p in inputs])
-    if len(labels) != len(inputs):
-        raise RobustnessError(f"{len(labels)} labels for {len(inputs)} inputs")
+def compare(command: CompareCommand) -> list[Path]:
+    """Overlaid curves of several ``robustness.json`` reports, one figure per shared test set."""
     import json
 
-    reports = {label: json.loads(path.read_text(encoding="utf-8")) for label, path in zip(labels, inputs)}
-    first = next(iter(reports.values()))
-    metric = str(arguments.get("metric", first["settings"]["plot_metric"]))
-    level = str(arguments.get("level", first["settings"]["plot_level"]))
-    shared = set.intersection(*(set(r["metrics"]) for r in reports.values()))
-    out_dir = Path(arguments.get("out_dir", "."))
-    return [
-        plot_robustness(reports, name, out_dir / f"compare_{name}_{level}_{metric}.png", metric, level) for name in sorted(shared)
-    ]
+    reports = {label: json.loads(path.read_text(encoding="utf-8")) for label, path in zip(command.labels, command.inputs)}
+    return plot_robustness_comparison(reports, command.out_dir, command.metric, command.level)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if argv and argv[0] == "compare":
-            arguments, _ = _split_arguments(argv[1:])
-            for path in compare(arguments):
+        command = parse_command_line(sys.argv[1:] if argv is None else argv)
+        if isinstance(command, CompareCommand):
+            for path in compare(command):
                 print(f"wrote {path}")
             return 0
-        arguments, config_overrides = _split_arguments(argv)
-        run_arguments = {k: arguments.pop(k) for k in list(arguments) if k in _RUN_KEYS}
-        settings = load_settings(arguments)
-        ckpt = str(run_arguments.get("ckpt", "best"))
-        if "run_dir" in run_arguments:
-            run_dir = Path(run_arguments["run_dir"])
-        elif ckpt not in ("best", "last"):
-            run_dir = Path(ckpt).expanduser().resolve().parent.parent
-        else:
-            raise RobustnessError("give run_dir=<run dir> (or ckpt=<file> inside <run dir>/checkpoints/)")
-        written = evaluate_run(run_dir, settings, ckpt, config_overrides, out_dir=run_arguments.get("out_dir"))
+        written = evaluate_run(command.run_dir, command.settings, command.ckpt, command.config_overrides, out_dir=command.out_dir)
     except Exception as error:
         from engine.user_errors import user_error
 

@@ -33,6 +33,9 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from engine.checkpoint_io import atomic_torch_save
+from evaluation.results import atomic_write_text
+
 log = logging.getLogger(__name__)
 
 SYNTHETIC_WEIGHTS = "synthetic"
@@ -216,13 +219,8 @@ def load_or_pretrain(
             stats["last_epoch"]["loss"], stats["prior_loss"], stats["last_epoch"]["accuracy"], stats["prior_accuracy"],
         )
         # the statistics first, the weights last: a weights file in place always has its statistics
-        stamp = time.time_ns()
-        partial_stats = path.with_suffix(f".json.tmp{stamp}")
-        partial_stats.write_text(json.dumps({"recipe": asdict(recipe), "stats": stats}, indent=1, default=list))
-        partial_stats.replace(path.with_suffix(".json"))
-        partial = path.with_suffix(f".tmp{stamp}")
-        torch.save(model.state_dict(), partial)
-        partial.replace(path)
+        atomic_write_text(path.with_suffix(".json"), json.dumps({"recipe": asdict(recipe), "stats": stats}, indent=1, default=list))
+        atomic_torch_save(model.state_dict(), path)
     return path
 
 

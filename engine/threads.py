@@ -12,7 +12,7 @@ and a data-loader worker count (``${data_workers:N}`` in conf/data: at most N, w
 ``threads`` in conf/train.yaml overrides any of them (``threads.intra_op=4``); ``auto`` takes
 ``OMP_NUM_THREADS`` when the user set it, else the budget. :func:`apply_threads` is called first by every entry point that trains (``run.py``'s
 pipeline, the synthetic CLIP pretraining and the dVAE tokenizer under it, ``python -m
-detectors.dvae``). Why this matters on a busy machine, measured: docs/BENCHMARKS.md, "Busy machine".
+engine.tokenizer``). Why this matters on a busy machine, measured: docs/BENCHMARKS.md, "Busy machine".
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The suite's figures, drawn from scores, features and routing (matplotlib, Agg backend): ROC and
 DET curves, score histograms, expert-usage heatmaps, t-SNE maps and Grad-CAM panels, plus the
-atomic PNG writing every figure uses (the robustness curves of ``engine.robustness`` included).
+atomic PNG writing every figure uses, and the robustness curves of ``engine.robustness`` reports.
 
 Pure functions of arrays and tables: ``callbacks.plots`` collects what a test run produced and
 calls them; nothing here knows about Lightning. Every function writes one PNG and returns its path.
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.metrics import video_level
+from evaluation.results import atomic_open
 
 LEVELS = ("frame", "video")
 REAL_COLOUR, FAKE_COLOUR = "tab:blue", "tab:red"
@@ -34,19 +34,12 @@ def pyplot():
 
 
 def save_figure(figure, out_path: str | os.PathLike, dpi: int = 110) -> Path:
-    """Write ``figure`` as PNG atomically (temporary file + ``os.replace``) and close it."""
+    """Write ``figure`` as PNG atomically (``evaluation.results.atomic_open``) and close it."""
     plt = pyplot()
     target = Path(out_path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".png", dir=target.parent)
-    os.close(handle)
     try:
-        figure.savefig(temporary, dpi=dpi)
-        os.chmod(temporary, 0o644)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+        with atomic_open(target, binary=True) as handle:
+            figure.savefig(handle, format="png", dpi=dpi)
     finally:
         plt.close(figure)
     return target
@@ -301,3 +294,27 @@ def plot_robustness(
     figure.suptitle(f"Robustness on {test_set}", fontsize=10)
     figure.tight_layout()
     return save_figure(figure, out_path, dpi)
+
+
+def plot_robustness_report(report: Mapping, out_dir: str | os.PathLike, label: str = "model") -> list[Path]:
+    """The figures of one robustness report: ``<out_dir>/<test set>_<level>_<metric>.png`` per test set."""
+    metric, level = report["settings"]["plot_metric"], report["settings"]["plot_level"]
+    return [
+        plot_robustness({label: report}, test_set, Path(out_dir) / f"{test_set}_{level}_{metric}.png", metric, level)
+        for test_set in report["metrics"]
+    ]
+
+
+def plot_robustness_comparison(
+    reports: Mapping[str, Mapping], out_dir: str | os.PathLike, metric: str | None = None, level: str | None = None
+) -> list[Path]:
+    """Overlaid curves of several reports (by label), ``<out_dir>/compare_<test set>_<level>_<metric>.png``
+    per test set they share; ``metric`` and ``level`` default to the first report's plot settings."""
+    first = next(iter(reports.values()))
+    metric = str(metric if metric is not None else first["settings"]["plot_metric"])
+    level = str(level if level is not None else first["settings"]["plot_level"])
+    shared = set.intersection(*(set(r["metrics"]) for r in reports.values()))
+    return [
+        plot_robustness(reports, name, Path(out_dir) / f"compare_{name}_{level}_{metric}.png", metric, level)
+        for name in sorted(shared)
+    ]

@@ -65,8 +65,9 @@ class OutputWriteError(OSError):
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | os.PathLike, newline: str | None = None) -> Iterator[TextIO]:
-    """Open a text handle whose content replaces ``path`` only if the block completes.
+def atomic_open(path: str | os.PathLike, newline: str | None = None, binary: bool = False) -> Iterator[TextIO]:
+    """Open a text handle (a binary one with ``binary=True``, e.g. for ``torch.save``) whose content
+    replaces ``path`` only if the block completes: the suite's one "temporary file, then rename".
 
     The handle writes to a hidden temporary file next to ``path`` (same file system, so the
     final ``os.replace`` is atomic). On any exception the temporary file is removed and the
@@ -76,8 +77,8 @@ def atomic_open(path: str | os.PathLike, newline: str | None = None) -> Iterator
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle = tempfile.NamedTemporaryFile(
-            "w",
-            encoding="utf-8",
+            "wb" if binary else "w",
+            encoding=None if binary else "utf-8",
             newline=newline,
             dir=target.parent,
             prefix=f".{target.name}.",

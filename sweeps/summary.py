@@ -27,7 +27,7 @@ import pandas as pd
 import yaml
 from omegaconf import OmegaConf
 
-from sweeps.aggregate import HYDRA_DIR, JOB_CHAIN, JOB_DONE, JOB_FAILED, Job, canonical
+from sweeps.jobs import HYDRA_DIR, JOB_CHAIN, JOB_DONE, JOB_FAILED, Job, canonical
 
 REPLICATE_KEYS = ("seed",)
 # Config keys that differ between jobs without being a knob (fallback without overrides.yaml).

@@ -41,6 +41,35 @@ def synthetic_root(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("synthetic")
 
 
+CLIP_TEST_IMAGE_SIZE = 32
+"""Input size of the tiny CLIP the CLIP-method tests share (``clip_file``)."""
+
+
+@pytest.fixture(scope="module")
+def clip_file(tmp_path_factory):
+    """A tiny CLIP (``CLIP_TEST_IMAGE_SIZE`` px) saved to disk: ``(model, path)``; a detector loads the
+    file as its ``pretrained`` weights, the test keeps the original to compare with."""
+    from detectors.backbones.clip import build_clip
+
+    torch.manual_seed(0)
+    clip = build_clip("ViT-B-16", size="tiny", image_size=CLIP_TEST_IMAGE_SIZE).eval()
+    path = tmp_path_factory.mktemp("clip") / "tiny_clip.pt"
+    torch.save(clip.state_dict(), path)
+    return clip, str(path)
+
+
+def tiny_detector(cls, aux_loss_weights, overrides, *, input_size: int = 64, optimizer=None, **defaults):
+    """``cls`` at test size: ``size='tiny'``, ``input_size``, Adam at lr 1e-3 unless ``optimizer`` is
+    given, the test's ``aux_loss_weights`` and ``defaults``; ``overrides`` (the test's keywords) win."""
+    import functools
+
+    kwargs = dict(
+        size="tiny", input_size=input_size, optimizer=optimizer or functools.partial(torch.optim.Adam, lr=1e-3),
+        aux_loss_weights=aux_loss_weights, **defaults,
+    )
+    return cls(**{**kwargs, **overrides})
+
+
 def compose(overrides: list[str], output_dir: Path, synthetic_root: Path | None = None):
     """Compose ``conf/train.yaml`` as run.py would, with the run directory at ``output_dir``."""
     from engine.compose import compose_run_config
@@ -51,6 +80,30 @@ def compose(overrides: list[str], output_dir: Path, synthetic_root: Path | None 
         extra.append("data.synthetic.progress=false")
     cfg = compose_run_config([*extra, *overrides], output_dir)
     return cfg
+
+
+def trained_metrics(overrides: list[str], output_dir: Path, synthetic_root: Path):
+    """Train ``overrides`` in-process (``engine.pipeline.run``) into ``output_dir``; its ``csv/metrics.csv``."""
+    import pandas as pd
+
+    from engine.pipeline import run
+
+    run(compose(overrides, output_dir, synthetic_root))
+    return pd.read_csv(output_dir / "csv" / "metrics.csv")
+
+
+def trained_aucs(overrides: list[str], output_dir: Path, synthetic_root: Path) -> tuple[float, dict[str, float]]:
+    """Train ``overrides`` in-process into ``output_dir``; the validation frame AUC and each test set's
+    frame AUC (rounded to 4 places), both printed for the record."""
+    from engine.pipeline import run
+    from evaluation.results import load_results
+
+    run(compose(overrides, output_dir, synthetic_root))
+    results = load_results(output_dir / "results.json")
+    aucs = {name: round(t["frame"]["auc"], 4) for name, t in results["tests"].items()}
+    validation = results["validation"]["metrics"]["frame"]["auc"]
+    print("validation", round(validation, 4), "tests", aucs)
+    return validation, aucs
 
 
 # A wall-clock budget for a whole test session (CI's slow suite: FACEMOE_TEST_BUDGET_S). Once it is

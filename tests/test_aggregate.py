@@ -15,6 +15,7 @@ import pytest
 import yaml
 from conftest import CONF
 
+from engine.failures import write_failure
 from evaluation.metrics import METRIC_NAMES
 from evaluation.results import build_results, write_results
 from sweeps.aggregate import (
@@ -29,7 +30,6 @@ from sweeps.aggregate import (
     main,
     to_markdown,
 )
-from sweeps.failures import write_failure
 from sweeps.tables import TABLES, check_transcription, get_table
 
 PAPERS = Path(os.environ.get("FACEMOE_PAPERS", "/work/shared/papers"))

@@ -3,11 +3,11 @@ the three fusion modes, the adaptive feature augmentation, the frozen gate layer
 
 from __future__ import annotations
 
-import functools
 import math
 
 import pytest
 import torch
+from conftest import tiny_detector, trained_aucs
 from torch import nn
 
 from detectors.dfmoe import DFMoE
@@ -25,11 +25,7 @@ WEIGHTS = {"expert_param_penalty": 0.1, "expert_entropy": 0.1, "augmentation_con
 
 
 def tiny_dfmoe(**overrides) -> DFMoE:
-    kwargs = dict(
-        size="tiny", pretrained=None, expert_pretrained=None, input_size=64,
-        optimizer=functools.partial(torch.optim.Adam, lr=1e-3), aux_loss_weights=WEIGHTS,
-    )
-    return DFMoE(**{**kwargs, **overrides})
+    return tiny_detector(DFMoE, WEIGHTS, overrides, pretrained=None, expert_pretrained=None)
 
 
 def training_batch(batch_size: int = 6, seed: int = 0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -272,16 +268,7 @@ DEMO_OVERRIDES = [
 
 @pytest.mark.slow
 def test_dfmoe_learns_on_the_embedded_data(tmp_path, synthetic_root):
-    from conftest import compose
-
-    from engine.pipeline import run
-    from evaluation.results import load_results
-
-    run(compose(DEMO_OVERRIDES, tmp_path, synthetic_root))
-    results = load_results(tmp_path / "results.json")
-    aucs = {name: round(t["frame"]["auc"], 4) for name, t in results["tests"].items()}
-    val_auc = results["validation"]["metrics"]["frame"]["auc"]
-    print("validation", round(val_auc, 4), "tests", aucs)
+    val_auc, aucs = trained_aucs(DEMO_OVERRIDES, tmp_path, synthetic_root)
     assert val_auc >= DEMO_VAL_AUC and aucs["ffpp"] >= DEMO_FFPP_AUC, (val_auc, aucs)
 
 

@@ -62,6 +62,9 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python benchmarks/loader_throughput.py": (EXTERNAL, "benchmarks: tests/test_loader_benchmark.py"),
     "python benchmarks/expert_layer.py": (EXTERNAL, "benchmarks: issue-17"),
     "python benchmarks/clip_methods_demo.py": (EXTERNAL, "benchmarks: issue-17"),
+    # docs/ARCHITECTURE.md (Layers: module command lines named)
+    "python -m engine.robustness": (EXAMPLE, "the module's name; its commands: docs/SWEEPS.md entries, EXAMPLES"),
+    "python -m engine.tokenizer": (EXAMPLE, "the module's name; its command: the docs/GMDF.md PAPER entry"),
     # docs/BENCHMARKS.md
     "python -m pytest -q": (CI, ".ci/run"),
     "python benchmarks/train_step.py --detectors <...> --scales demo --batch-size 32 --steps 5 --workers 0": (EXTERNAL, "benchmarks: issue-17"),
@@ -91,7 +94,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python run.py experiment=gmdf_multidomain protocol=multidomain_leave_diff": (PAPER, ""),
     "python run.py experiment=gmdf_ffpp": (PAPER, ""),
     "python run.py experiment=gmdf_gid protocol=gid_f2f_c40": (PAPER, ""),
-    "python -m detectors.dvae experiment=gmdf_multidomain": (PAPER, "tokenizer training on the real data"),
+    "python -m engine.tokenizer experiment=gmdf_multidomain": (PAPER, "tokenizer training on the real data"),
     "python run.py experiment=baseline_multidomain detector=clip_finetune scale=demo demo_pretrained=synthetic": (DEMO, ""),
     "python run.py experiment=gmdf_multidomain scale=demo seed=S": (EXAMPLE, "S = 0: the demo command"),
     "python run.py experiment=baseline_multidomain detector=clip_finetune scale=demo demo_pretrained=synthetic demo_epochs=10 detector.optimizer.lr=3e-4 seed=S":

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import tiny_detector
 
 from detectors.backbones.clip import build_clip
 from detectors.backbones.clip_surgery import RecordingAttention, tokenize
@@ -26,7 +27,7 @@ from detectors.gmdf_parts import (
     sample_patch_mask,
     second_order_contribution,
 )
-from engine.meta_learning import inner_sgd_step, split_meta_batch
+from detectors.meta_learning import inner_sgd_step, split_meta_batch
 from losses.domain_alignment import second_order_alignment_loss
 from losses.masked_image_modeling import masked_pixel_loss, masked_token_loss, patchify
 
@@ -34,12 +35,7 @@ AUX_WEIGHTS = {"sis": 1.0, "mim": 1.0, "da": 1.0}
 
 
 def tiny_gmdf(**overrides) -> GMDFDetector:
-    kwargs = dict(
-        size="tiny", input_size=64, normalization="clip", optimizer=partial(torch.optim.Adam, lr=1e-3),
-        aux_loss_weights=AUX_WEIGHTS, mim={"target": "pixels"},
-    )
-    kwargs.update(overrides)
-    return GMDFDetector(**kwargs)
+    return tiny_detector(GMDFDetector, AUX_WEIGHTS, overrides, normalization="clip", mim={"target": "pixels"})
 
 
 def batch_of(domains: list[int], labels: list[int] | None = None, seed: int = 0) -> dict[str, torch.Tensor]:

@@ -7,35 +7,22 @@ from __future__ import annotations
 import functools
 from types import SimpleNamespace
 
-import pandas as pd
 import pytest
 import torch
-from conftest import compose
+from conftest import CLIP_TEST_IMAGE_SIZE, compose, tiny_detector, trained_metrics
 
-from detectors.backbones.clip import build_clip
 from detectors.backbones.clip_surgery import vision_blocks
 from detectors.moa_clip import MoAClipDetector, alternating_phase
-from engine.pipeline import run
 
-IMAGE_SIZE = 32
+IMAGE_SIZE = CLIP_TEST_IMAGE_SIZE  # the shared clip_file (conftest.py)
 WEIGHTS = {"attention_alignment": 1.0, "domain_prototype": 0.5, "cross_domain_similarity": 0.1}
 
 
-@pytest.fixture(scope="module")
-def clip_file(tmp_path_factory):
-    torch.manual_seed(0)
-    clip = build_clip("ViT-B-16", size="tiny", image_size=IMAGE_SIZE).eval()
-    path = tmp_path_factory.mktemp("clip") / "tiny_clip.pt"
-    torch.save(clip.state_dict(), path)
-    return clip, str(path)
-
-
 def _moa(path: str, **kwargs) -> MoAClipDetector:
-    defaults = dict(
-        pretrained=path, size="tiny", input_size=IMAGE_SIZE, normalization="clip", num_domain_adapters=3,
-        optimizer=functools.partial(torch.optim.AdamW, lr=1e-2, weight_decay=0.01), aux_loss_weights=WEIGHTS,
+    return tiny_detector(
+        MoAClipDetector, WEIGHTS, kwargs, input_size=IMAGE_SIZE, pretrained=path, normalization="clip", num_domain_adapters=3,
+        optimizer=functools.partial(torch.optim.AdamW, lr=1e-2, weight_decay=0.01),
     )
-    return MoAClipDetector(**{**defaults, **kwargs})
 
 
 def _batch(n: int = 6, domains=(0, 1, 2, 0, 1, 2)) -> dict[str, torch.Tensor]:
@@ -187,8 +174,7 @@ def test_setup_rejects_a_domain_count_that_disagrees_with_the_protocol(clip_file
 def test_moa_clip_alternates_phases_per_epoch_end_to_end(tmp_path, synthetic_root):
     overrides = ["experiment=moa_ffpp", "scale=demo", "trainer.max_epochs=2", "+trainer.limit_train_batches=2",
                  "trainer.log_every_n_steps=1"]
-    run(compose(overrides, tmp_path, synthetic_root))
-    metrics = pd.read_csv(tmp_path / "csv" / "metrics.csv")
+    metrics = trained_metrics(overrides, tmp_path, synthetic_root)
     assert {f"train/loss_{name}" for name in ("task", *WEIGHTS)} <= set(metrics.columns)
     phase = metrics.dropna(subset=["train/moa_router_phase"]).groupby("epoch")["train/moa_router_phase"].unique()
     assert [list(values) for values in phase] == [[0.0], [1.0]]  # epoch 0: adapters, epoch 1: router

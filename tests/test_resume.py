@@ -167,7 +167,7 @@ def test_dying_wandb_service_does_not_fail_the_job(monkeypatch):
 def test_preempted_job_is_never_recorded_as_failed(tmp_path):
     from omegaconf import OmegaConf
 
-    from sweeps.failures import FAILED_FILE_NAME, run_fail_soft
+    from engine.failures import FAILED_FILE_NAME, run_fail_soft
 
     def preempted(_):
         raise Preempted(signal.SIGTERM, "stopped on SIGTERM")

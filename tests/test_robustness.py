@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -18,16 +19,19 @@ from scipy import ndimage
 
 from detectors.output import DetectorOutput
 from engine.robustness import (
+    CompareCommand,
+    EvaluateCommand,
     RobustnessError,
     RobustnessSettings,
     build_report,
-    curve,
     evaluate_corruptions,
     evaluate_run,
     load_settings,
-    plot_report,
+    main,
+    parse_command_line,
 )
 from evaluation.metrics import METRIC_NAMES
+from evaluation.plots import curve, plot_robustness_report
 from evaluation.results import atomic_write_json, build_results, write_results
 from evaluation.robustness import (
     CORRUPTIONS,
@@ -248,10 +252,28 @@ def test_evaluation_writes_curves_report_and_figures(frames, tmp_path):
     assert loaded["test_sets"]["toy"] == {"frames": 12, "videos": 6}
     severities, values = curve(loaded, "toy", "contrast", "auc", "frame")
     assert severities == [0, 1, 5] and values == [1.0, 1.0, 1.0]
-    figures = plot_report(loaded, tmp_path / "robustness")
+    figures = plot_robustness_report(loaded, tmp_path / "robustness")
     assert [f.name for f in figures] == ["toy_frame_auc.png"]
     with Image.open(figures[0]) as figure:
         assert figure.format == "PNG" and figure.size[0] > 300
+    # Two reports overlaid (python -m engine.robustness compare ...): one figure per shared test set.
+    assert main(["compare", f"inputs=[{path},{path}]", "labels=[A,B]", f"out_dir={tmp_path / 'compare'}"]) == 0
+    assert [p.name for p in (tmp_path / "compare").iterdir()] == ["compare_toy_frame_auc.png"]
+    assert main(["compare", f"inputs=[{path}]", "labels=[A,B]"]) == 2  # one label per input
+
+
+def test_the_command_line_is_read_in_one_function(tmp_path):
+    command = parse_command_line([f"ckpt={tmp_path}/checkpoints/last.ckpt", "corruptions=[jpeg]", "config.data.num_workers=0"])
+    assert isinstance(command, EvaluateCommand) and command.run_dir == tmp_path.resolve()
+    assert command.settings.corruptions == ("jpeg",) and command.config_overrides == ("data.num_workers=0",)
+    compare = parse_command_line(["compare", "inputs=[a/robustness.json,b/robustness.json]"])
+    assert isinstance(compare, CompareCommand) and compare.labels == ("a", "b") and compare.out_dir == Path(".")
+    with pytest.raises(RobustnessError, match="key=value"):
+        parse_command_line(["run_dir"])
+    with pytest.raises(RobustnessError, match="give run_dir"):
+        parse_command_line([])
+    with pytest.raises(RobustnessError, match="compare takes"):
+        parse_command_line(["compare", "labels=[A]"])
 
 
 def test_video_corruption_is_scored_on_each_videos_frames_together(frames, tmp_path):

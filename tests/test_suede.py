@@ -5,38 +5,25 @@ from __future__ import annotations
 
 import functools
 
-import pandas as pd
 import pytest
 import torch
-from conftest import compose
+from conftest import CLIP_TEST_IMAGE_SIZE, compose, tiny_detector, trained_metrics
 
 from detectors.backbones.clip import build_clip
 from detectors.backbones.clip_surgery import select_layers, text_blocks, tokenize, vision_blocks
 from detectors.clip_text_head import ClipTextHead
 from detectors.suede import PLACEMENTS, SuedeDetector
-from engine.pipeline import run
 from evaluation.results import load_results
 
-IMAGE_SIZE = 32
+IMAGE_SIZE = CLIP_TEST_IMAGE_SIZE  # the shared clip_file (conftest.py)
 WEIGHTS = {"router_z": 1e-3, "load_balance": 1e-2}
 
 
-@pytest.fixture(scope="module")
-def clip_file(tmp_path_factory):
-    """A tiny CLIP saved to disk: SUEDE loads it as its 'pretrained' weights, the test keeps the original."""
-    torch.manual_seed(0)
-    clip = build_clip("ViT-B-16", size="tiny", image_size=IMAGE_SIZE).eval()
-    path = tmp_path_factory.mktemp("clip") / "tiny_clip.pt"
-    torch.save(clip.state_dict(), path)
-    return clip, str(path)
-
-
 def _suede(path: str, **kwargs) -> SuedeDetector:
-    defaults = dict(
-        pretrained=path, size="tiny", input_size=IMAGE_SIZE, normalization="clip",
-        optimizer=functools.partial(torch.optim.AdamW, lr=1e-5), aux_loss_weights=WEIGHTS,
+    return tiny_detector(
+        SuedeDetector, WEIGHTS, kwargs, input_size=IMAGE_SIZE, pretrained=path, normalization="clip",
+        optimizer=functools.partial(torch.optim.AdamW, lr=1e-5),
     )
-    return SuedeDetector(**{**defaults, **kwargs})
 
 
 @pytest.mark.parametrize("placement", PLACEMENTS)
@@ -202,8 +189,7 @@ def test_select_layers_rejects_unknown_groups_and_indices():
 def test_suede_trains_end_to_end_and_logs_router_losses(tmp_path, synthetic_root):
     overrides = ["experiment=suede_uniattack_p1", "scale=demo", "trainer.max_epochs=1", "+trainer.limit_train_batches=3",
                  "trainer.log_every_n_steps=1"]
-    run(compose(overrides, tmp_path, synthetic_root))
-    metrics = pd.read_csv(tmp_path / "csv" / "metrics.csv")
+    metrics = trained_metrics(overrides, tmp_path, synthetic_root)
     assert {"train/loss_task", "train/loss_router_z", "train/loss_load_balance"} <= set(metrics.columns)
     assert metrics["train/loss_load_balance"].dropna().between(0.9, 4.0).all()  # 1 = uniform, 4 = one expert
     tests = load_results(tmp_path / "results.json")["tests"]

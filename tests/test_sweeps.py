@@ -18,10 +18,10 @@ import pytest
 from conftest import CONF, REPO
 from omegaconf import OmegaConf
 
+from engine.failures import FAILED_FILE_NAME, read_failure, run_fail_soft
 from evaluation.metrics import METRIC_NAMES
 from evaluation.results import build_results
 from sweeps.aggregate import STATUS_FAILED, STATUS_OK, Job, compute_table, discover_jobs, main, to_markdown
-from sweeps.failures import FAILED_FILE_NAME, read_failure, run_fail_soft
 from sweeps.tables import GENERATION, TABLES, Column, Measure, PaperTable, Row, tables_for_sweep
 
 # The number of jobs of each sweep (product of its sweeper params). A new sweep config must be
@@ -333,7 +333,7 @@ from omegaconf import OmegaConf
 from engine.resolvers import register_resolvers
 from evaluation.metrics import METRIC_NAMES
 from evaluation.results import build_results, write_results
-from sweeps.failures import run_fail_soft
+from engine.failures import run_fail_soft
 
 register_resolvers()
 
@@ -423,7 +423,7 @@ import sys
 sys.path.insert(0, {repo!r})
 import hydra
 from engine.resolvers import register_resolvers
-from sweeps.failures import run_fail_soft
+from engine.failures import run_fail_soft
 
 register_resolvers()
 

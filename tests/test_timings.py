@@ -1,4 +1,4 @@
-"""engine/timings.py: each phase of a run is logged and written to results.json extra.timings."""
+"""callbacks/timings.py: each phase of a run is logged and written to results.json extra.timings."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import time
 import pytest
 from conftest import compose
 
+from callbacks.timings import PhaseClock
 from engine.pipeline import run
-from engine.timings import PhaseClock
 from evaluation.results import load_results
 
 
@@ -31,7 +31,8 @@ def test_run_writes_phase_and_epoch_timings(tmp_path, synthetic_root, caplog):
          "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1"],
         tmp_path, synthetic_root,
     )
-    with caplog.at_level(logging.INFO, logger="engine"):
+    # Phases and epochs are logged by callbacks.timings, the thread plan by engine.threads.
+    with caplog.at_level(logging.INFO, logger="engine"), caplog.at_level(logging.INFO, logger="callbacks"):
         run(cfg)
     timings = load_results(tmp_path / "results.json")["extra"]["timings"]
     phases = ("data_s", "synthetic_pretraining_s", "model_setup_s", "fit_s", "select_s", "test_s")

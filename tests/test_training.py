@@ -10,11 +10,12 @@ import sys
 
 import pandas as pd
 import pytest
-from conftest import CONF, REPO, compose
+from conftest import CONF, REPO, compose, trained_aucs
 from hydra.utils import instantiate
 
 from datamodules.sources import DatasetNotFoundError
-from engine.pipeline import run, run_job
+from engine.jobs import run_job
+from engine.pipeline import run
 from evaluation.metrics import all_metrics
 from evaluation.results import load_results
 
@@ -58,11 +59,7 @@ HELD_OUT_AUC = 0.8
 
 
 def test_baseline_learns_the_embedded_data(tmp_path, synthetic_root):
-    run(compose(LEARNING_OVERRIDES, tmp_path, synthetic_root))
-    results = load_results(tmp_path / "results.json")
-    aucs = {name: round(t["frame"]["auc"], 4) for name, t in results["tests"].items()}
-    validation = results["validation"]["metrics"]["frame"]["auc"]
-    print("validation", round(validation, 4), "tests", aucs)
+    validation, aucs = trained_aucs(LEARNING_OVERRIDES, tmp_path, synthetic_root)
     assert validation >= VALIDATION_AUC, (validation, aucs)
     assert aucs["celebdf"] >= IN_DOMAIN_AUC, aucs
     assert aucs["dfdc"] >= HELD_OUT_AUC, aucs

@@ -25,7 +25,6 @@ import functools
 import json
 import math
 import multiprocessing
-import os
 import re
 import shutil
 import traceback
@@ -49,6 +48,7 @@ from datamodules.preprocess.faces import (
 )
 from datamodules.preprocess.video import MEDIA_KINDS, MediaError, read_media_frames, sample_media
 from datamodules.records import RECORD_COLUMNS, validate_records
+from evaluation.results import atomic_write_text
 
 FACE_CHOICES: tuple[str, ...] = ("largest", "mask")
 IMAGE_FORMATS: tuple[str, ...] = ("png", "jpg")
@@ -123,14 +123,6 @@ class PreprocessResult:
 
 
 # ----------------------------------------------------------------------------- small helpers
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` so that readers see either the old file or the complete new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
 
 
 def json_safe(value: Any) -> Any:
@@ -243,7 +235,7 @@ def process_video(
         "record": task.record,
         "rows": rows,
     }
-    write_text_atomic(out / "parts" / f"{task.output_name}.json", json.dumps(part))
+    atomic_write_text(out / "parts" / f"{task.output_name}.json", json.dumps(part))
     return part
 
 
@@ -396,7 +388,7 @@ def _check_settings(out: Path, config: PreprocessConfig) -> None:
                 f"resuming would mix crops of both. Use another --out or the stored settings."
             )
     else:
-        write_text_atomic(settings_path, json.dumps(wanted, indent=2))
+        atomic_write_text(settings_path, json.dumps(wanted, indent=2))
 
 
 def _load_part(path: Path, task: VideoTask, config: PreprocessConfig) -> dict[str, Any] | None:
@@ -424,7 +416,7 @@ def _load_part(path: Path, task: VideoTask, config: PreprocessConfig) -> dict[st
         {**task.record, **{key: row[key] for key in crop_fields if key in row}} for row in part["rows"]
     ]
     part["record"] = task.record
-    write_text_atomic(path, json.dumps(part))
+    atomic_write_text(path, json.dumps(part))
     return {**part, "record_updated": True}
 
 
@@ -504,7 +496,7 @@ def preprocess_records(
     report = build_report(tasks, parts, failures, skipped, redone_partial, config, root, out, records_updated)
     # What the reader tolerated in the dataset's own files (e.g. repeated list lines kept once).
     report["reader"] = json_safe(dict(records.attrs.get("reader_report", {})))
-    write_text_atomic(out / "report.json", json.dumps(report, indent=2))
+    atomic_write_text(out / "report.json", json.dumps(report, indent=2))
     return PreprocessResult(index=index, report=report, processed_now=processed_now)
 
 
@@ -519,7 +511,7 @@ def _assemble_index(
     columns = [*RECORD_COLUMNS, *extra, *INDEX_COLUMNS]
     index = pd.DataFrame(rows, columns=columns)
     index = validate_records(index, str(out / "index.csv"))
-    write_text_atomic(out / "index.csv", index.to_csv(index=False))
+    atomic_write_text(out / "index.csv", index.to_csv(index=False))
     return index
 
 

@@ -40,12 +40,10 @@ from datamodules.readers.common import (
     holdout_groups,
     list_media,
     normalise_name,
-    parse_label,
-    read_text_lines,
+    read_labelled_list,
     relative_posix,
     require_file,
     require_root,
-    split_path_label,
 )
 
 TEST_LIST_NAME = "List_of_testing_videos.txt"
@@ -77,11 +75,8 @@ def _read_test_list(path: Path, domain: str) -> dict[tuple[str, str], int]:
     """(canonical folder, file name) -> record label for every line of the test list."""
     by_key = {normalise_name(name): name for name in CELEBDF_FOLDERS}
     entries: dict[tuple[str, str], int] = {}
-    for number, line in read_text_lines(path):
-        relative, token = split_path_label(line, path, number, domain, label_first=True)
-        label = parse_label(
-            token, TEST_LIST_LABELS, path, f"line {number}", domain, "Celeb-DF lists use 1 = real, 0 = fake"
-        )
+    listed = read_labelled_list(path, domain, TEST_LIST_LABELS, "Celeb-DF lists use 1 = real, 0 = fake", label_first=True, what=None)
+    for number, relative, token, label in listed:
         folder_name, _, file_name = relative.partition("/")
         canonical = by_key.get(normalise_name(folder_name))
         if canonical is None or not file_name:

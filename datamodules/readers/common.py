@@ -25,6 +25,7 @@ import os
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -219,6 +220,36 @@ def parse_label(
             f"{dataset}: {source}, {where}: label {token!r} is not one of {sorted(mapping)} ({meaning})"
         )
     return mapping[token]
+
+
+class ListEntry(NamedTuple):
+    """One entry of a labelled list file: its line, the listed path, the raw label token and the label."""
+
+    number: int
+    relative: str
+    token: str
+    label: int
+
+
+def read_labelled_list(
+    path: Path,
+    dataset: str,
+    labels: Mapping[str, int],
+    meaning: str,
+    label_first: bool = False,
+    what: str | None = "list file",
+) -> list[ListEntry]:
+    """Every ``"<path> <label>"`` (or ``"<label> <path>"``) line of a list file, split and its label
+    mapped with ``labels`` (:func:`parse_label`; ``meaning`` states the file's convention). With
+    ``what`` (e.g. ``"protocol file"``) a file without entries is an error naming it; ``None`` allows one."""
+    lines = read_text_lines(path)
+    if not lines and what is not None:
+        raise DatasetLayoutError(f"{dataset}: {what} '{path}' holds no entries")
+    entries = []
+    for number, line in lines:
+        relative, token = split_path_label(line, path, number, dataset, label_first=label_first)
+        entries.append(ListEntry(number, relative, token, parse_label(token, labels, path, f"line {number}", dataset, meaning)))
+    return entries
 
 
 def check_on_missing(on_missing: str) -> None:

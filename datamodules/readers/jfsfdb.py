@@ -44,7 +44,6 @@ from pathlib import Path
 import pandas as pd
 
 from datamodules.readers.common import (
-    DatasetLayoutError,
     ListEntryTracker,
     MissingLayoutFileError,
     attach_report,
@@ -52,11 +51,9 @@ from datamodules.readers.common import (
     child_names,
     finish_records,
     handle_missing_listed,
-    parse_label,
-    read_text_lines,
+    read_labelled_list,
     require_dir,
     require_root,
-    split_path_label,
 )
 
 ROLE_SPLITS: dict[str, str] = {"train": "train", "val": "val", "intra_test": "test", "cross_test": "test"}
@@ -151,20 +148,9 @@ def read_jfsfdb(
     for name, role in roles.items():
         list_path = _list_file(lists_path, name)
         explicit = domains.get(name) or domains.get(list_path.name)
-        lines = read_text_lines(list_path)
-        if not lines:
-            raise DatasetLayoutError(f"jfsfdb: list file '{list_path}' holds no entries")
+        lines = read_labelled_list(list_path, "jfsfdb", LIST_LABELS, "JFSFDB lists use 1 = real, 0 = attack")
         missing = []
-        for number, line in lines:
-            relative, token = split_path_label(line, list_path, number, "jfsfdb", label_first=False)
-            label = parse_label(
-                token,
-                LIST_LABELS,
-                list_path,
-                f"line {number}",
-                "jfsfdb",
-                "JFSFDB lists use 1 = real, 0 = attack",
-            )
+        for number, relative, token, label in lines:
             relative = relative.strip("/")
             if not tracker.admit(relative, list_path.name, number, role, token):
                 continue  # the same video, role and label listed again: kept once, counted

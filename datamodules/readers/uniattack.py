@@ -45,7 +45,6 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from datamodules.readers.common import (
-    DatasetLayoutError,
     ListEntryTracker,
     MissingLayoutFileError,
     attach_report,
@@ -53,12 +52,10 @@ from datamodules.readers.common import (
     child_names,
     finish_records,
     handle_missing_listed,
-    parse_label,
-    read_text_lines,
+    read_labelled_list,
     require_dir,
     require_file,
     require_root,
-    split_path_label,
     strip_extension,
 )
 
@@ -121,20 +118,11 @@ def _read_research(
             raise MissingLayoutFileError(
                 f"uniattack: missing protocol file {names[0]} in '{protocol_dir}'; it holds {child_names(protocol_dir)}"
             )
-        lines = read_text_lines(list_path)
-        if not lines:
-            raise DatasetLayoutError(f"uniattack: protocol file '{list_path}' holds no entries")
+        lines = read_labelled_list(
+            list_path, "uniattack", ATTACK_LABELS, "0 live, 1 physical, 2 adversarial, 3 digital", what="protocol file"
+        )
         missing = []
-        for number, line in lines:
-            relative, token = split_path_label(line, list_path, number, "uniattack", label_first=False)
-            attack = parse_label(
-                token,
-                ATTACK_LABELS,
-                list_path,
-                f"line {number}",
-                "uniattack",
-                "0 live, 1 physical, 2 adversarial, 3 digital",
-            )
+        for number, relative, token, attack in lines:
             if not tracker.admit(_list_key(relative), list_path.name, number, split, token):
                 continue  # an exact repeat of an earlier line: kept once, counted in the report
             resolved = _resolve(root, relative, [root])
@@ -195,15 +183,9 @@ def _read_challenge(
         )
     rows = []
     for list_path, split in label_files:
-        lines = read_text_lines(list_path)
-        if not lines:
-            raise DatasetLayoutError(f"uniattack: label file '{list_path}' holds no entries")
+        lines = read_labelled_list(list_path, "uniattack", CHALLENGE_LABELS, "0 live, 1 spoof", what="label file")
         missing = []
-        for number, line in lines:
-            relative, token = split_path_label(line, list_path, number, "uniattack", label_first=False)
-            label = parse_label(
-                token, CHALLENGE_LABELS, list_path, f"line {number}", "uniattack", "0 live, 1 spoof"
-            )
+        for number, relative, token, label in lines:
             if not tracker.admit(_list_key(relative), list_path.relative_to(root), number, split, token):
                 continue
             resolved = _resolve(root, relative, [phase1, phase2, root])

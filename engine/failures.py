@@ -17,7 +17,7 @@ stale ``failed.json``. Under DDP every rank records the same failure into the sa
 
 Wiring (run.py)::
 
-    from sweeps.failures import run_fail_soft
+    from engine.failures import run_fail_soft
     ...
     return run_fail_soft(run, cfg)      # instead of ``return run(cfg)``
 
