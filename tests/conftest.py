@@ -136,18 +136,32 @@ def pytest_runtest_setup(item):
         pytest.skip(f"test budget FACEMOE_TEST_BUDGET_S={budget} s spent ({spent:.0f} s): not run")
 
 
+def modules_with_module_fixtures(tests_dir: Path = Path(__file__).parent) -> set[str]:
+    """Test modules (``tests/test_x.py``, as in node ids) that define a module-scoped fixture, read
+    from their source: the xdist controller schedules before any worker has collected."""
+    import ast
+
+    grouped = set()
+    for path in sorted(tests_dir.glob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.keyword) and node.arg == "scope" and getattr(node.value, "value", None) == "module":
+                grouped.add(f"{tests_dir.name}/{path.name}")
+                break
+    return grouped
+
+
 @pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (``--dist loadgroup``), the tests of a module that share a module-scoped
-    fixture (a trained run, a prepared dataset) go to one worker, so the fixture is built once."""
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)
-        if info is None:
-            continue
-        shares = any(
-            definition.scope == "module"
-            for definitions in info.name2fixturedefs.values()
-            for definition in definitions
-        )
-        if shares:
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+def pytest_xdist_make_scheduler(config, log):
+    """Load balancing test by test, except that the tests of a module with a module-scoped fixture
+    (a trained run, a prepared dataset, the SLURM checks' jobs) go to one worker, so the fixture is
+    built once. (xdist's own ``loadgroup`` marks do not reach the scheduler under pytest 9.)"""
+    from xdist.scheduler import LoadScopeScheduling
+
+    grouped = modules_with_module_fixtures()
+
+    class ModuleFixtureScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return module if module in grouped else nodeid
+
+    return ModuleFixtureScheduling(config, log)
