@@ -43,8 +43,6 @@ CENTRE_KEYS: tuple[str, ...] = ("type", "domain")
 # Which samples the adaptive augmentation changes: "fake" (the paper: forgery features, Eq. 6 / Fig. 1)
 # or "all" (real faces too, with a centre of their own: an ablation).
 AUGMENTATION_TARGETS: tuple[str, ...] = ("fake", "all")
-# What DFMoE shrinks at size=tiny (the timm gate and experts shrink themselves).
-DFMOE_TINY_SIZES: dict[str, int] = {"feature_dim": 64, "gate_scale_dim": 16, "gate_hidden_dim": 32}
 
 
 class DFMoE(BaseDetector):
@@ -84,7 +82,6 @@ class DFMoE(BaseDetector):
         entropy_divide_by_num_experts: bool = True,
         consistency_reduction: str = "sum",
         part_normalization: str = "pretrained",
-        tiny_sizes: Mapping[str, int] | None = None,
         **base_kwargs,
     ) -> None:
         super().__init__(**base_kwargs)
@@ -103,12 +100,6 @@ class DFMoE(BaseDetector):
             raise ValueError(f"DFMoE: augmentation_target={augmentation_target!r}, expected one of {AUGMENTATION_TARGETS}")
         if fusion not in ("weighted", "max", "mean"):
             raise ValueError(f"DFMoE: fusion={fusion!r}, expected weighted, max or mean")
-        if size == "tiny":
-            shrunk = {**DFMOE_TINY_SIZES, **(tiny_sizes or {})}
-            unknown = sorted(set(shrunk) - set(DFMOE_TINY_SIZES))
-            if unknown:
-                raise ValueError(f"DFMoE: tiny_sizes has unknown key(s) {unknown}; known: {sorted(DFMOE_TINY_SIZES)}")
-            feature_dim, gate_scale_dim, gate_hidden_dim = shrunk["feature_dim"], shrunk["gate_scale_dim"], shrunk["gate_hidden_dim"]
         self.fusion = fusion
         self.centre_key = centre_key
         self.entropy_divide_by_num_experts = entropy_divide_by_num_experts

@@ -42,8 +42,6 @@ CTC_SPACES: tuple[str, ...] = ("probabilities", "features", "none")
 # generation's own seed) or "teacher" (a copy of the teacher's weights). docs/CNN_METHODS.md says why
 # fresh is the default.
 STUDENT_INITS: tuple[str, ...] = ("fresh", "teacher")
-# What DTN shrinks at size=tiny (the timm backbone shrinks itself); depth and counts stay as configured.
-DTN_TINY_SIZES: dict[str, int] = {"embed_dim": 64, "num_heads": 4, "expert_hidden_channels": 16}
 
 
 def load_state_dict_from_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
@@ -196,17 +194,10 @@ class DTN(SelfDistillationMixin, BaseDetector):
         task_loss_weight: float = 1.0,
         teacher_checkpoint: str | None = None,
         student_init: str = "fresh",
-        tiny_sizes: Mapping[str, int] | None = None,
         **base_kwargs,
     ) -> None:
         arguments = _constructor_arguments(locals())
         super().__init__(**base_kwargs)
-        if size == "tiny":
-            shrunk = {**DTN_TINY_SIZES, **(tiny_sizes or {})}
-            unknown = sorted(set(shrunk) - set(DTN_TINY_SIZES))
-            if unknown:
-                raise ValueError(f"DTN: tiny_sizes has unknown key(s) {unknown}; known: {sorted(DTN_TINY_SIZES)}")
-            embed_dim, num_heads, expert_hidden_channels = shrunk["embed_dim"], shrunk["num_heads"], shrunk["expert_hidden_channels"]
         self.backbone = create_timm_backbone(
             backbone, pretrained=pretrained, size=size, features_only=True, out_indices=(backbone_out_index,)
         )

@@ -8,6 +8,8 @@ import math
 
 import pytest
 import torch
+from conftest import CONF
+from omegaconf import OmegaConf
 from torch import nn
 
 from detectors.dfmoe import DFMoE
@@ -28,6 +30,7 @@ def tiny_dfmoe(**overrides) -> DFMoE:
     kwargs = dict(
         size="tiny", pretrained=None, expert_pretrained=None, input_size=64,
         optimizer=functools.partial(torch.optim.Adam, lr=1e-3), aux_loss_weights=WEIGHTS,
+        **OmegaConf.load(CONF / "scaled" / "detector" / "demo" / "dfmoe.yaml").detector,  # the demo widths
     )
     return DFMoE(**{**kwargs, **overrides})
 
