@@ -327,7 +327,9 @@ def main() -> None:
     from engine.resolvers import register_resolvers
 
     register_resolvers()
-    hydra.main(version_base="1.3", config_path="../conf", config_name="train")(_main)()
+    # an absolute path: as the console script facemoe-tokenizer this module is imported, not run as a file
+    conf = str(Path(__file__).resolve().parent.parent / "conf")
+    hydra.main(version_base="1.3", config_path=conf, config_name="train")(_main)()
 
 
 if __name__ == "__main__":

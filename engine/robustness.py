@@ -407,6 +407,11 @@ _COMPARE_KEYS = {"inputs", "labels", "out_dir", "metric", "level"}
 
 
 def _split_arguments(argv: Sequence[str]) -> tuple[dict[str, Any], list[str]]:
+    """``key=value`` arguments (Hydra's override form, values parsed as YAML like OmegaConf's dotlist)
+    -> (settings, the run config's ``config.<key>=<value>`` overrides); ``--help`` prints the usage."""
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        raise SystemExit(0)
     plain = [a for a in argv if not a.startswith("config.")]
     config = [a.removeprefix("config.") for a in argv if a.startswith("config.")]
     bad = [a for a in plain if "=" not in a]
