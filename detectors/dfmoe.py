@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from common.choices import check_choice
 from detectors.base import BaseDetector
 from detectors.dfmoe_parts import (
     STRATEGIES,
@@ -92,14 +93,10 @@ class DFMoE(BaseDetector):
             )
         if not 1 <= top_k <= num_experts:
             raise ValueError(f"DFMoE: top_k={top_k} must be in [1, num_experts={num_experts}]")
-        if expert_size_measure not in EXPERT_SIZE_MEASURES:
-            raise ValueError(f"DFMoE: expert_size_measure={expert_size_measure!r}, expected one of {EXPERT_SIZE_MEASURES}")
-        if centre_key not in CENTRE_KEYS:
-            raise ValueError(f"DFMoE: centre_key={centre_key!r}, expected one of {CENTRE_KEYS} (a batch key)")
-        if augmentation_target not in AUGMENTATION_TARGETS:
-            raise ValueError(f"DFMoE: augmentation_target={augmentation_target!r}, expected one of {AUGMENTATION_TARGETS}")
-        if fusion not in ("weighted", "max", "mean"):
-            raise ValueError(f"DFMoE: fusion={fusion!r}, expected weighted, max or mean")
+        check_choice("DFMoE: expert_size_measure", expert_size_measure, EXPERT_SIZE_MEASURES)
+        check_choice("DFMoE: centre_key", centre_key, CENTRE_KEYS, note="a batch key")
+        check_choice("DFMoE: augmentation_target", augmentation_target, AUGMENTATION_TARGETS)
+        check_choice("DFMoE: fusion", fusion, ("weighted", "max", "mean"))
         self.fusion = fusion
         self.centre_key = centre_key
         self.entropy_divide_by_num_experts = entropy_divide_by_num_experts

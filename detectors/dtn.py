@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.choices import check_choice
 from detectors.backbones.timm_backbone import create_timm_backbone
 from detectors.base import BaseDetector
 from detectors.baselines import TimmDetector
@@ -78,10 +79,8 @@ class SelfDistillationMixin:
         teacher_checkpoint: str | None = None,
         student_init: str = "fresh",
     ) -> None:
-        if ctc_space not in CTC_SPACES:
-            raise ValueError(f"{type(self).__name__}: ctc_space={ctc_space!r}, expected one of {CTC_SPACES}")
-        if student_init not in STUDENT_INITS:
-            raise ValueError(f"{type(self).__name__}: student_init={student_init!r}, expected one of {STUDENT_INITS}")
+        check_choice(f"{type(self).__name__}: ctc_space", ctc_space, CTC_SPACES)
+        check_choice(f"{type(self).__name__}: student_init", student_init, STUDENT_INITS)
         if task_loss_weight <= 0:
             raise ValueError(f"{type(self).__name__}: task_loss_weight must be > 0, got {task_loss_weight}")
         self.task_loss_weight = float(task_loss_weight)

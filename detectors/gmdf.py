@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from common.choices import check_choice, settings_from_mapping
 from detectors.backbones.clip import build_clip
 from detectors.backbones.clip_surgery import RecordingAttention, record_attention, vision_blocks
 from detectors.base import BaseDetector
@@ -74,12 +75,7 @@ INNER_LOSSES = ("cls", "sis")
 
 # -- settings ------------------------------------------------------------------------------------
 def _settings(cls: type, raw: Mapping | None, where: str) -> Any:
-    raw = dict(raw or {})
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ValueError(f"detector.{where}: unknown key(s) {unknown}; known: {sorted(known)}")
-    return cls(**raw)
+    return settings_from_mapping(cls, raw, f"detector.{where}")
 
 
 @dataclass(frozen=True)
@@ -208,10 +204,7 @@ class GMDFNetwork(nn.Module):
                 f"detector.second_order.layers: {bad} not in [0, {depth - 2}] for a {depth}-layer vision transformer "
                 f"(0-based blocks whose FFN output later attention blocks propagate; the last block has none after it)"
             )
-        if second_order_propagation not in SECOND_ORDER_PROPAGATIONS:
-            raise ValueError(
-                f"detector.second_order.propagation={second_order_propagation!r}, expected one of {SECOND_ORDER_PROPAGATIONS}"
-            )
+        check_choice("detector.second_order.propagation", second_order_propagation, SECOND_ORDER_PROPAGATIONS)
         # layer l -> the later attention blocks l' its FFN output is propagated through (Eq. 7)
         self.second_order_targets: dict[int, list[int]] = {
             layer: list(range(layer + 1, depth)) if second_order_propagation == "subsequent" else [layer + 1]

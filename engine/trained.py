@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from common.choices import check_choice
 from engine.robustness import RobustnessError, checkpoint_path, run_config
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,7 @@ def locate(ckpt: object, which: str = "best") -> tuple[Path, Path]:
     ``<run dir>/checkpoints/`` (the run directory, two levels up, gives the config)."""
     if ckpt in (None, "", "???"):
         raise TrainedRunError("ckpt is not set; give ckpt=<run dir> or ckpt=<run dir>/checkpoints/<file>.ckpt")
-    if which not in CHECKPOINT_CHOICES:
-        raise TrainedRunError(f"which={which!r}: expected one of {list(CHECKPOINT_CHOICES)}")
+    check_choice("which", which, CHECKPOINT_CHOICES, error=TrainedRunError)
     path = Path(str(ckpt)).expanduser().resolve()  # absolute: results record where the weights came from
     if path.is_dir():
         run_dir = path
