@@ -76,12 +76,31 @@ def read_state_dict(checkpoint: Path) -> dict[str, torch.Tensor]:
     return state["state_dict"]
 
 
+def upgrade_stored_detector_config(detector: dict) -> dict:
+    """A detector config stored before ``conf/scaled/`` said the demo values: DTN's / DFMoE's
+    ``tiny_sizes`` (applied at ``size: tiny``) and GM-DF's ``{paper, tiny}`` settings become the plain
+    values the model was built with, so runs trained before still load. Newer configs pass unchanged."""
+    size = detector.get("size")
+    tiny_sizes = detector.pop("tiny_sizes", None) or {}
+    if size == "tiny":
+        detector.update(tiny_sizes)
+    by_size = [(detector.get("second_order") or {}, ["layers"])]
+    tokenizer = (detector.get("mim") or {}).get("tokenizer") or {}
+    by_size.append((tokenizer, list(tokenizer)))
+    for node, keys in by_size:
+        for key in keys:
+            value = node.get(key)
+            if isinstance(value, dict) and set(value) == {"paper", "tiny"}:
+                node[key] = value[size]
+    return detector
+
+
 def load_detector(cfg: DictConfig, checkpoint: Path) -> torch.nn.Module:
     """The run's detector with the checkpoint's weights, including the validation threshold buffer.
     No pretrained weights are fetched: every weight, frozen backbones included, is in the checkpoint."""
     from hydra.utils import instantiate
 
-    detector_cfg = OmegaConf.create(OmegaConf.to_container(cfg.detector, resolve=True))
+    detector_cfg = OmegaConf.create(upgrade_stored_detector_config(OmegaConf.to_container(cfg.detector, resolve=True)))
     if "pretrained" in detector_cfg:
         detector_cfg.pretrained = None
     model = instantiate(detector_cfg, _convert_="all")

@@ -37,3 +37,4 @@ def test_settings_from_mapping_builds_the_dataclass_or_names_the_unknown_key():
     assert settings_from_mapping(Settings, None, "s") == Settings()
     with pytest.raises(ValueError, match=r"detector.s: unknown key\(s\) \['c'\]; known: \['a', 'b'\]"):
         settings_from_mapping(Settings, {"c": 0}, "detector.s")
+

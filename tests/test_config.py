@@ -164,3 +164,19 @@ def test_scaled_files_hold_the_demo_values_and_paper_scale_keeps_the_papers(tmp_
     assert list(paper.detector.second_order.layers) == [8, 9, 10] and paper.detector.mim.tokenizer.vocab_size == 512
     # a command-line value still wins over the scaled file
     assert compose(["experiment=dtn_ffpp", "scale=demo", "detector.embed_dim=32"], tmp_path / "o").detector.embed_dim == 32
+
+
+def test_detector_configs_stored_before_conf_scaled_still_load():
+    """Runs trained when the demo values were ``tiny_sizes`` / ``{paper, tiny}`` keys load as built."""
+    from engine.trained import upgrade_stored_detector_config
+
+    dtn = {"size": "tiny", "embed_dim": 512, "num_heads": 8, "tiny_sizes": {"embed_dim": 64, "num_heads": 4}}
+    assert upgrade_stored_detector_config(dtn) == {"size": "tiny", "embed_dim": 64, "num_heads": 4}
+    assert upgrade_stored_detector_config({"size": "paper", "feature_dim": 512, "tiny_sizes": {"feature_dim": 64}}) == {
+        "size": "paper", "feature_dim": 512}
+    gmdf = {"size": "tiny", "second_order": {"layers": {"paper": [8, 9, 10], "tiny": [0, 1, 2]}},
+            "mim": {"tokenizer": {"vocab_size": {"paper": 512, "tiny": 64}, "lr": 1.0e-3}}}
+    assert upgrade_stored_detector_config(gmdf) == {"size": "tiny", "second_order": {"layers": [0, 1, 2]},
+                                                    "mim": {"tokenizer": {"vocab_size": 64, "lr": 1.0e-3}}}
+    current = {"size": "tiny", "embed_dim": 64, "second_order": {"layers": [0, 1, 2]}}
+    assert upgrade_stored_detector_config(dict(current)) == current
