@@ -84,10 +84,10 @@ def upgrade_stored_detector_config(detector: dict) -> dict:
     tiny_sizes = detector.pop("tiny_sizes", None) or {}
     if size == "tiny":
         detector.update(tiny_sizes)
-    by_size = [(detector.get("second_order") or {}, ["layers"])]
+    per_size = [(detector.get("second_order") or {}, ["layers"])]
     tokenizer = (detector.get("mim") or {}).get("tokenizer") or {}
-    by_size.append((tokenizer, list(tokenizer)))
-    for node, keys in by_size:
+    per_size.append((tokenizer, list(tokenizer)))
+    for node, keys in per_size:
         for key in keys:
             value = node.get(key)
             if isinstance(value, dict) and set(value) == {"paper", "tiny"}:
