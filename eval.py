@@ -7,6 +7,8 @@ writes ``results.json`` + ``predictions/`` into a new run directory ``logs/eval/
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import hydra
 from omegaconf import DictConfig
 
@@ -15,7 +17,7 @@ from engine.resolvers import register_resolvers
 register_resolvers()
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="eval")
+@hydra.main(version_base="1.3", config_path=str(Path(__file__).resolve().parent / "conf"), config_name="eval")
 def main(cfg: DictConfig) -> None:
     from engine.evaluate import evaluate
 

@@ -8,6 +8,7 @@ as in preprocessing; writes files.csv, frames.csv and predictions.json into a ne
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -17,7 +18,7 @@ from engine.resolvers import register_resolvers
 register_resolvers()
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="predict")
+@hydra.main(version_base="1.3", config_path=str(Path(__file__).resolve().parent / "conf"), config_name="predict")
 def main(cfg: DictConfig) -> None:
     from engine.predict import exit_code, predict
 

@@ -7,6 +7,8 @@ and writes ``results.json`` + ``predictions/`` in the run directory (see docs/AR
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from engine.threads import prefer_passive_waiting
 
 prefer_passive_waiting()  # before torch loads OpenMP (engine/threads.py)
@@ -19,7 +21,7 @@ from engine.resolvers import register_resolvers  # noqa: E402
 register_resolvers()
 
 
-@hydra.main(version_base="1.3", config_path="conf", config_name="train")
+@hydra.main(version_base="1.3", config_path=str(Path(__file__).resolve().parent / "conf"), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     from engine.failures import run_fail_soft
     from engine.jobs import run_job

@@ -51,6 +51,8 @@ import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from common.choices import check_choice
+
 Op = Callable[[torch.Tensor], torch.Tensor]
 
 # One image is ~0.2 MB: OpenCV's own thread pool only adds hand-offs, and DataLoader workers already
@@ -131,8 +133,7 @@ BORDERS = {"reflect": cv2.BORDER_REFLECT_101, "constant": cv2.BORDER_CONSTANT}
 class Rotate(RandomOp):
     def __init__(self, p: float, degrees: float = 10.0, border: str = "reflect"):
         super().__init__(p)
-        if border not in BORDERS:
-            raise AugmentConfigError(f"augment.rotate: border must be one of {sorted(BORDERS)}, got {border!r}")
+        check_choice("augment.rotate: border", border, BORDERS, error=AugmentConfigError)
         self.degrees, self.border = float(degrees), BORDERS[border]
 
     def apply(self, image: torch.Tensor) -> torch.Tensor:

@@ -19,6 +19,7 @@ from torch.utils.data import Dataset, Sampler, get_worker_info
 from torchvision.io import ImageReadMode, decode_image, read_file
 from torchvision.transforms.v2.functional import pil_to_tensor
 
+from common.choices import check_choice
 from datamodules.frame_sampling import stratified_positions, uniform_positions
 from datamodules.resumable import SeededSample, seeded_generators
 
@@ -160,8 +161,7 @@ class TrainFrameSampler(Sampler[int]):
         world_size: int = 1,
         seeded: bool = False,
     ):
-        if balance not in {"none", "oversample"}:
-            raise ValueError(f"data.balance must be 'none' or 'oversample', got {balance!r}")
+        check_choice("data.balance", balance, {"none", "oversample"})
         self.groups = video_groups(table)
         self.frames_per_video = frames_per_video
         self.seed = seed

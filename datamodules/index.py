@@ -31,6 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from common.choices import check_choice
 from datamodules.readers import get_reader
 from datamodules.readers.common import (
     MEDIA_ROOT,
@@ -257,8 +258,7 @@ def load_prepared_index(prepared_root: Path, *, on_missing: str = "raise") -> pd
     5 examples; ``on_missing="warn"`` drops the missing rows and warns with the count.
     Checking existence costs one ``stat`` per frame (about a second per 100k local files).
     """
-    if on_missing not in MISSING_CHOICES:
-        raise ValueError(f"on_missing must be one of {list(MISSING_CHOICES)}, got {on_missing!r}")
+    check_choice("on_missing", on_missing, MISSING_CHOICES)
     prepared_root = Path(prepared_root).expanduser()
     if not prepared_root.is_dir():
         raise FileNotFoundError(

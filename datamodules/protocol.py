@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from common.choices import check_choice, check_known_keys
 from datamodules.records import SPLITS
 
 
@@ -56,16 +57,11 @@ def _item(raw: object, where: str) -> ProtocolItem:
         raise ProtocolError(
             f"{where}: expected a mapping with 'dataset' and 'split', got {type(raw).__name__}"
         )
-    unknown = set(raw) - {"dataset", "split", "types", "exclude_types", "domain"}
-    if unknown:
-        raise ProtocolError(
-            f"{where}: unknown key(s) {sorted(unknown)}; allowed: dataset, split, types, exclude_types, domain"
-        )
+    check_known_keys(where, raw, ("dataset", "split", "types", "exclude_types", "domain"), error=ProtocolError)
     if "dataset" not in raw or "split" not in raw:
         raise ProtocolError(f"{where}: each item needs 'dataset' and 'split', got {dict(raw)}")
     split = str(raw["split"])
-    if split not in SPLITS:
-        raise ProtocolError(f"{where}: split {split!r} is not one of {list(SPLITS)}")
+    check_choice(f"{where}: split", split, SPLITS, error=ProtocolError)
     types = raw.get("types")
     return ProtocolItem(
         dataset=str(raw["dataset"]),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from common.choices import check_choice
 from datamodules.records import validate_records
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,7 @@ def load_dataset_records(
     domain: ``where`` names reader columns the synthetic records do not have). ``scale_name``
     only shapes the advice of a missing-data error (:func:`missing_data_advice`).
     """
-    if source not in SOURCES:
-        raise ValueError(f"data.source must be one of {SOURCES}, got {source!r}")
+    check_choice("data.source", source, SOURCES)
     if source == "synthetic":
         from datamodules.synthetic import ensure_synthetic, synthetic_dir
 

@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from common.choices import check_choice
 from datamodules import synthetic_artifacts as art
 from datamodules.records import SPLITS, validate_records
 from datamodules.synthetic_faces import (
@@ -94,8 +95,7 @@ class ForgeryRecipe:
     smoothing: float = 1.4  # diffusion_smoothing: blur sigma of the base layer
 
     def __post_init__(self):
-        if self.family not in FAMILIES:
-            raise ValueError(f"ForgeryRecipe: unknown family {self.family!r}; expected one of {FAMILIES}")
+        check_choice("ForgeryRecipe: family", self.family, FAMILIES)
         if self.swap_identity and self.family != "gan_upsampling":
             raise ValueError(f"ForgeryRecipe: swap_identity is a gan_upsampling option, not one of {self.family!r}")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from common.choices import check_choice
 from datamodules.face_datamodule import FaceDataModule
 from datamodules.protocol import RECORDS_DOMAIN
 from datamodules.sources import load_dataset_records
@@ -38,8 +39,7 @@ class TestSetsDataModule(FaceDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.test_sets:
             return
-        if stage not in (None, "test"):
-            raise ValueError(f"TestSetsDataModule serves test sets only; Lightning asked for stage {stage!r}")
+        check_choice("TestSetsDataModule serves test sets only; Lightning asked for stage", stage, (None, "test"))
         test_tables = {
             name: self._group_records(items, f"test.{name}") for name, items in self.protocol.test.items()
         }

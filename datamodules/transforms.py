@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import torch
 from torchvision.transforms import v2
 
+from common.choices import check_choice
 from datamodules.augment import build_augment
 
 NORMALIZATION: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
@@ -25,8 +26,7 @@ def build_transform(
     resize and every augmentation op run on uint8 (datamodules/augment.py); only the last step
     converts to float and normalises.
     """
-    if normalization not in NORMALIZATION:
-        raise ValueError(f"normalization {normalization!r} unknown; expected one of {sorted(NORMALIZATION)}")
+    check_choice("normalization", normalization, NORMALIZATION)
     mean, std = NORMALIZATION[normalization]
     steps: list = [v2.ToImage(), v2.Resize((image_size, image_size), antialias=True)]
     if train:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from common.choices import check_choice
 from detectors.backbones.clip import build_clip
 from detectors.backbones.timm_backbone import create_timm_backbone
 from detectors.base import BaseDetector
@@ -33,8 +34,7 @@ class ClipDetector(BaseDetector):
 
     def __init__(self, model_name: str = "ViT-B-16", pretrained: object = None, size: str = "paper", mode: str = "linear_probe", **base_kwargs):
         super().__init__(**base_kwargs)
-        if mode not in self.MODES:
-            raise ValueError(f"ClipDetector mode must be one of {self.MODES}, got {mode!r}")
+        check_choice("ClipDetector mode", mode, self.MODES)
         self.mode = mode
         clip = build_clip(model_name, pretrained=pretrained, size=size, image_size=self.input_size)
         self.encoder = clip.visual  # the text tower is not used by this baseline

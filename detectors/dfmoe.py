@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from common.choices import check_choice
 from detectors.base import BaseDetector
 from detectors.dfmoe_parts import (
     STRATEGIES,
@@ -43,8 +44,6 @@ CENTRE_KEYS: tuple[str, ...] = ("type", "domain")
 # Which samples the adaptive augmentation changes: "fake" (the paper: forgery features, Eq. 6 / Fig. 1)
 # or "all" (real faces too, with a centre of their own: an ablation).
 AUGMENTATION_TARGETS: tuple[str, ...] = ("fake", "all")
-# What DFMoE shrinks at size=tiny (the timm gate and experts shrink themselves).
-DFMOE_TINY_SIZES: dict[str, int] = {"feature_dim": 64, "gate_scale_dim": 16, "gate_hidden_dim": 32}
 
 
 class DFMoE(BaseDetector):
@@ -84,7 +83,6 @@ class DFMoE(BaseDetector):
         entropy_divide_by_num_experts: bool = True,
         consistency_reduction: str = "sum",
         part_normalization: str = "pretrained",
-        tiny_sizes: Mapping[str, int] | None = None,
         **base_kwargs,
     ) -> None:
         super().__init__(**base_kwargs)
@@ -95,20 +93,10 @@ class DFMoE(BaseDetector):
             )
         if not 1 <= top_k <= num_experts:
             raise ValueError(f"DFMoE: top_k={top_k} must be in [1, num_experts={num_experts}]")
-        if expert_size_measure not in EXPERT_SIZE_MEASURES:
-            raise ValueError(f"DFMoE: expert_size_measure={expert_size_measure!r}, expected one of {EXPERT_SIZE_MEASURES}")
-        if centre_key not in CENTRE_KEYS:
-            raise ValueError(f"DFMoE: centre_key={centre_key!r}, expected one of {CENTRE_KEYS} (a batch key)")
-        if augmentation_target not in AUGMENTATION_TARGETS:
-            raise ValueError(f"DFMoE: augmentation_target={augmentation_target!r}, expected one of {AUGMENTATION_TARGETS}")
-        if fusion not in ("weighted", "max", "mean"):
-            raise ValueError(f"DFMoE: fusion={fusion!r}, expected weighted, max or mean")
-        if size == "tiny":
-            shrunk = {**DFMOE_TINY_SIZES, **(tiny_sizes or {})}
-            unknown = sorted(set(shrunk) - set(DFMOE_TINY_SIZES))
-            if unknown:
-                raise ValueError(f"DFMoE: tiny_sizes has unknown key(s) {unknown}; known: {sorted(DFMOE_TINY_SIZES)}")
-            feature_dim, gate_scale_dim, gate_hidden_dim = shrunk["feature_dim"], shrunk["gate_scale_dim"], shrunk["gate_hidden_dim"]
+        check_choice("DFMoE: expert_size_measure", expert_size_measure, EXPERT_SIZE_MEASURES)
+        check_choice("DFMoE: centre_key", centre_key, CENTRE_KEYS, note="a batch key")
+        check_choice("DFMoE: augmentation_target", augmentation_target, AUGMENTATION_TARGETS)
+        check_choice("DFMoE: fusion", fusion, ("weighted", "max", "mean"))
         self.fusion = fusion
         self.centre_key = centre_key
         self.entropy_divide_by_num_experts = entropy_divide_by_num_experts

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from common.choices import check_choice
 from detectors.backbones.input_statistics import (
     InputRenormalization,
     Statistics,
@@ -41,8 +42,7 @@ PART_NORMALIZATIONS: tuple[str, ...] = ("pretrained", "input")
 
 def part_renormalization(model: nn.Module, input_stats: Statistics, mode: str) -> InputRenormalization:
     """The map from the data's normalisation to what ``model`` expects (``mode``: PART_NORMALIZATIONS)."""
-    if mode not in PART_NORMALIZATIONS:
-        raise ValueError(f"part_normalization={mode!r}, expected one of {PART_NORMALIZATIONS}")
+    check_choice("part_normalization", mode, PART_NORMALIZATIONS)
     return InputRenormalization(input_stats, pretrained_statistics(model) if mode == "pretrained" else input_stats)
 
 

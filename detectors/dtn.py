@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.choices import check_choice
 from detectors.backbones.timm_backbone import create_timm_backbone
 from detectors.base import BaseDetector
 from detectors.baselines import TimmDetector
@@ -42,8 +43,6 @@ CTC_SPACES: tuple[str, ...] = ("probabilities", "features", "none")
 # generation's own seed) or "teacher" (a copy of the teacher's weights). docs/CNN_METHODS.md says why
 # fresh is the default.
 STUDENT_INITS: tuple[str, ...] = ("fresh", "teacher")
-# What DTN shrinks at size=tiny (the timm backbone shrinks itself); depth and counts stay as configured.
-DTN_TINY_SIZES: dict[str, int] = {"embed_dim": 64, "num_heads": 4, "expert_hidden_channels": 16}
 
 
 def load_state_dict_from_checkpoint(path: str | Path) -> dict[str, torch.Tensor]:
@@ -80,10 +79,8 @@ class SelfDistillationMixin:
         teacher_checkpoint: str | None = None,
         student_init: str = "fresh",
     ) -> None:
-        if ctc_space not in CTC_SPACES:
-            raise ValueError(f"{type(self).__name__}: ctc_space={ctc_space!r}, expected one of {CTC_SPACES}")
-        if student_init not in STUDENT_INITS:
-            raise ValueError(f"{type(self).__name__}: student_init={student_init!r}, expected one of {STUDENT_INITS}")
+        check_choice(f"{type(self).__name__}: ctc_space", ctc_space, CTC_SPACES)
+        check_choice(f"{type(self).__name__}: student_init", student_init, STUDENT_INITS)
         if task_loss_weight <= 0:
             raise ValueError(f"{type(self).__name__}: task_loss_weight must be > 0, got {task_loss_weight}")
         self.task_loss_weight = float(task_loss_weight)
@@ -196,17 +193,10 @@ class DTN(SelfDistillationMixin, BaseDetector):
         task_loss_weight: float = 1.0,
         teacher_checkpoint: str | None = None,
         student_init: str = "fresh",
-        tiny_sizes: Mapping[str, int] | None = None,
         **base_kwargs,
     ) -> None:
         arguments = _constructor_arguments(locals())
         super().__init__(**base_kwargs)
-        if size == "tiny":
-            shrunk = {**DTN_TINY_SIZES, **(tiny_sizes or {})}
-            unknown = sorted(set(shrunk) - set(DTN_TINY_SIZES))
-            if unknown:
-                raise ValueError(f"DTN: tiny_sizes has unknown key(s) {unknown}; known: {sorted(DTN_TINY_SIZES)}")
-            embed_dim, num_heads, expert_hidden_channels = shrunk["embed_dim"], shrunk["num_heads"], shrunk["expert_hidden_channels"]
         self.backbone = create_timm_backbone(
             backbone, pretrained=pretrained, size=size, features_only=True, out_indices=(backbone_out_index,)
         )

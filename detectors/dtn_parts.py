@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.choices import check_choice
 from detectors.attention_scaling import MultiAttentionScaling
 from detectors.moe.routing import DenseRouter
 from detectors.output import RoutingInfo
@@ -52,8 +53,7 @@ class FeaturePerturbation(nn.Module):
         contrast_range: float = 0.5,
     ) -> None:
         super().__init__()
-        if kind not in PERTURBATIONS:
-            raise ValueError(f"FeaturePerturbation: kind={kind!r}, expected one of {PERTURBATIONS}")
+        check_choice("FeaturePerturbation: kind", kind, PERTURBATIONS)
         if noise_std < 0 or blur_sigma <= 0 or compression_levels < 2 or not 0 <= contrast_range < 1:
             raise ValueError(
                 "FeaturePerturbation: need noise_std >= 0, blur_sigma > 0, compression_levels >= 2 and "
@@ -130,8 +130,7 @@ class NoisyAttentionMoE(nn.Module):
         scaling_init_logit: float = 0.0,
     ) -> None:
         super().__init__()
-        if mode not in MOE_MODES:
-            raise ValueError(f"NoisyAttentionMoE: mode={mode!r}, expected one of {MOE_MODES}")
+        check_choice("NoisyAttentionMoE: mode", mode, MOE_MODES)
         if num_experts < 1:
             raise ValueError(f"NoisyAttentionMoE: num_experts must be >= 1, got {num_experts}")
         self.mode = mode

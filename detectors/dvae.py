@@ -23,13 +23,14 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.choices import settings_from_mapping
 from evaluation.results import atomic_open
 
 log = logging.getLogger(__name__)
@@ -293,9 +294,4 @@ def load_or_train_dvae(
 
 def config_from_mapping(raw: dict | None, where: str) -> DVAEConfig:
     """A :class:`DVAEConfig` from a config mapping; unknown keys stop with the list of known ones."""
-    raw = dict(raw or {})
-    known = set(DVAEConfig.__dataclass_fields__)
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ValueError(f"{where}: unknown dVAE setting(s) {unknown}; known: {sorted(known)}")
-    return replace(DVAEConfig(), **raw)
+    return settings_from_mapping(DVAEConfig, raw, f"{where} (dVAE settings)")

@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from torch import nn
 from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
+from common.choices import check_choice, settings_from_mapping
 from detectors.backbones.clip import build_clip
 from detectors.backbones.clip_surgery import RecordingAttention, record_attention, vision_blocks
 from detectors.base import BaseDetector
@@ -73,23 +74,8 @@ INNER_LOSSES = ("cls", "sis")
 
 
 # -- settings ------------------------------------------------------------------------------------
-def by_size(value: Any, size: str, where: str) -> Any:
-    """Settings that differ between the paper model and the tiny demo model are written as
-    ``{paper: ..., tiny: ...}``; a plain value applies to both."""
-    if isinstance(value, Mapping):
-        if size not in value:
-            raise ValueError(f"detector.{where}: no value for size {size!r} in {dict(value)}; give one or a plain value")
-        return value[size]
-    return value
-
-
 def _settings(cls: type, raw: Mapping | None, where: str) -> Any:
-    raw = dict(raw or {})
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ValueError(f"detector.{where}: unknown key(s) {unknown}; known: {sorted(known)}")
-    return cls(**raw)
+    return settings_from_mapping(cls, raw, f"detector.{where}")
 
 
 @dataclass(frozen=True)
@@ -118,7 +104,7 @@ class SecondOrderSettings:
     enabled: bool = True
     # The layers l of Eq. 7-8 whose FFN (MLP) output is propagated, as 0-based block indices (open_clip's
     # resblocks[l]); the paper's "intermediate layers (8-10)" read as blocks 8, 9, 10 of 12.
-    layers: Any = field(default_factory=lambda: {"paper": [8, 9, 10], "tiny": [0, 1, 2]})
+    layers: Sequence[int] = (8, 9, 10)  # scale=demo: conf/scaled/detector/demo/gmdf.yaml
     # Through which later attention blocks l': "subsequent" (every l' > l, the paper's "through subsequent
     # attention blocks", Gandelsman et al.'s second-order effect) or "next" (l' = l + 1 only).
     propagation: str = "subsequent"
@@ -146,7 +132,7 @@ class MIMSettings:
     strategy: str = "random"  # random | block
     normalize_pixels: bool = True  # pixel target: per-patch standardised (MAE norm_pix_loss)
     cache_dir: str | None = None  # where the trained dVAE is cached (${paths.cache_dir}/dvae)
-    tokenizer: Mapping = field(default_factory=dict)  # DVAEConfig fields, each plain or {paper, tiny}
+    tokenizer: Mapping = field(default_factory=dict)  # DVAEConfig fields
 
 
 @dataclass(frozen=True)
@@ -218,10 +204,7 @@ class GMDFNetwork(nn.Module):
                 f"detector.second_order.layers: {bad} not in [0, {depth - 2}] for a {depth}-layer vision transformer "
                 f"(0-based blocks whose FFN output later attention blocks propagate; the last block has none after it)"
             )
-        if second_order_propagation not in SECOND_ORDER_PROPAGATIONS:
-            raise ValueError(
-                f"detector.second_order.propagation={second_order_propagation!r}, expected one of {SECOND_ORDER_PROPAGATIONS}"
-            )
+        check_choice("detector.second_order.propagation", second_order_propagation, SECOND_ORDER_PROPAGATIONS)
         # layer l -> the later attention blocks l' its FFN output is propagated through (Eq. 7)
         self.second_order_targets: dict[int, list[int]] = {
             layer: list(range(layer + 1, depth)) if second_order_propagation == "subsequent" else [layer + 1]
@@ -484,13 +467,11 @@ class GMDFDetector(BaseDetector):
         self.domain_names: list[str] = []
 
         clip = build_clip(model_name, pretrained=pretrained, size=size, image_size=self.input_size)
-        layers = by_size(self.second_order_settings.layers, size, "second_order.layers") if self.second_order_settings.enabled else []
+        layers = list(self.second_order_settings.layers) if self.second_order_settings.enabled else []
         mim_output_dim = None
         patch_size = int(clip.visual.patch_size[0])
         if self.components.mim:
-            self.dvae_config = config_from_mapping(
-                {k: by_size(v, size, f"mim.tokenizer.{k}") for k, v in dict(self.mim_settings.tokenizer).items()}, "detector.mim.tokenizer"
-            )
+            self.dvae_config = config_from_mapping(dict(self.mim_settings.tokenizer), "detector.mim.tokenizer")
             pixel_dim = patch_size * patch_size * 3
             mim_output_dim = {"dvae": self.dvae_config.vocab_size, "pixels": pixel_dim,
                               "dvae+pixels": self.dvae_config.vocab_size + pixel_dim}[self.mim_settings.target]

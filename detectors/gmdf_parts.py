@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.choices import check_choice
 from detectors.backbones.clip_surgery import RecordingAttention, encode_text_embeddings, tokenize
 from detectors.moe.experts import ExpertBank
 from detectors.moe.routing import DomainRouter, flatten_tokens, route
@@ -108,8 +109,7 @@ class DomainContext:
     embedding: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
-        if self.mode not in EXPERT_MODES:
-            raise ValueError(f"DomainContext: mode={self.mode!r}, expected one of {EXPERT_MODES}")
+        check_choice("DomainContext: mode", self.mode, EXPERT_MODES)
         if self.mode == "domain" and self.domain_ids is None:
             raise ValueError("DomainContext: mode='domain' needs domain_ids (B,)")
 
@@ -137,8 +137,7 @@ class GMDFBlock(nn.Module):
         dnorm_placement: str = "pre",
     ):
         super().__init__()
-        if dnorm_placement not in ("pre", "post"):
-            raise ValueError(f"GMDFBlock: dnorm_placement={dnorm_placement!r}, expected 'pre' or 'post'")
+        check_choice("GMDFBlock: dnorm_placement", dnorm_placement, ("pre", "post"))
         missing = [name for name in ("ln_1", "attn", "ln_2", "mlp") if not hasattr(block, name)]
         if missing or hasattr(block, "ln_1_kv"):
             raise ValueError(
@@ -398,8 +397,7 @@ def sample_patch_mask(
     ``random``: uniformly chosen patches (the paper's default, 20 %); ``block``: BEiT's blockwise masking
     (contiguous rectangles, harder to fill in from neighbours). ``generator``: a CPU generator.
     """
-    if strategy not in MASK_STRATEGIES:
-        raise ValueError(f"sample_patch_mask: strategy={strategy!r}, expected one of {MASK_STRATEGIES}")
+    check_choice("sample_patch_mask: strategy", strategy, MASK_STRATEGIES)
     rows, cols = grid
     count = masked_patch_count(rows * cols, ratio)
     if strategy == "random":

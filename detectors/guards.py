@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
+
+from common.choices import check_choice, settings_from_mapping
 
 NONFINITE_SCORE_POLICIES = ("error", "skip")
 
@@ -49,17 +51,11 @@ class GuardSettings:
             value = getattr(self, name)
             if value is not None and not (isinstance(value, int | float) and not isinstance(value, bool) and value > 0 and math.isfinite(value)):
                 raise ValueError(f"guards.{name}={value!r}: expected a finite number > 0 or null (no check)")
-        if self.nonfinite_scores not in NONFINITE_SCORE_POLICIES:
-            raise ValueError(f"guards.nonfinite_scores={self.nonfinite_scores!r}: expected one of {list(NONFINITE_SCORE_POLICIES)}")
+        check_choice("guards.nonfinite_scores", self.nonfinite_scores, NONFINITE_SCORE_POLICIES)
 
     @classmethod
     def from_config(cls, raw: Mapping[str, Any] | None) -> GuardSettings:
-        raw = dict(raw or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(raw) - known)
-        if unknown:
-            raise ValueError(f"guards: unknown key(s) {unknown}; expected {sorted(known)}")
-        return cls(**raw)
+        return settings_from_mapping(cls, raw, "guards")
 
 
 def _describe(components: Mapping[str, torch.Tensor]) -> str:

@@ -45,6 +45,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from common.choices import check_choice
 from detectors.backbones.clip import build_clip
 from detectors.backbones.clip_surgery import (
     AdaptedMLP,
@@ -73,8 +74,7 @@ def alternating_phase(epoch: int, step: int, period: int, unit: str = "epoch", p
     """The phase active at ``epoch`` / optimiser ``step``: ``phases`` in turn, ``period`` units each."""
     if period < 1:
         raise ValueError(f"alternating_phase: period must be >= 1, got {period}")
-    if unit not in ALTERNATION_UNITS:
-        raise ValueError(f"alternating_phase: unit={unit!r}, expected one of {ALTERNATION_UNITS}")
+    check_choice("alternating_phase: unit", unit, ALTERNATION_UNITS)
     counter = epoch if unit == "epoch" else step
     return phases[(counter // period) % len(phases)]
 
@@ -105,12 +105,8 @@ class MoAClipDetector(BaseDetector):
         **base_kwargs: Any,
     ):
         super().__init__(**base_kwargs)
-        if regularizer_embedding not in REGULARIZER_EMBEDDINGS:
-            raise ValueError(f"MoAClipDetector: regularizer_embedding={regularizer_embedding!r}, expected one of {REGULARIZER_EMBEDDINGS}")
-        if attention_pair_reduction not in PAIR_REDUCTIONS:
-            raise ValueError(
-                f"MoAClipDetector: attention_pair_reduction={attention_pair_reduction!r}, expected one of {PAIR_REDUCTIONS}"
-            )
+        check_choice("MoAClipDetector: regularizer_embedding", regularizer_embedding, REGULARIZER_EMBEDDINGS)
+        check_choice("MoAClipDetector: attention_pair_reduction", attention_pair_reduction, PAIR_REDUCTIONS)
         alternating_phase(0, 0, alternation_period, alternation_unit)  # validates the schedule now, not at epoch 1
         self.adapter_dim = adapter_dim
         self.router_hidden_dim = router_hidden_dim
@@ -222,8 +218,7 @@ class MoAClipDetector(BaseDetector):
 
     def active_parameters(self, phase: str) -> list[nn.Parameter]:
         """What ``phase`` optimises: adapters + head, or the router (+ head if configured)."""
-        if phase not in PHASES:
-            raise ValueError(f"MoAClipDetector: phase={phase!r}, expected one of {PHASES}")
+        check_choice("MoAClipDetector: phase", phase, PHASES)
         head = list(self.head.parameters())
         if phase == "adapters":
             return self.adapter_parameters() + head

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from common.choices import check_choice
 from detectors.backbones.clip import build_clip
 from detectors.backbones.clip_surgery import (
     RoutedMLP,
@@ -124,8 +125,7 @@ class SuedeDetector(BaseDetector):
         **base_kwargs: Any,
     ):
         super().__init__(**base_kwargs)
-        if placement not in PLACEMENTS:
-            raise ValueError(f"SuedeDetector: placement={placement!r}, expected one of {PLACEMENTS}")
+        check_choice("SuedeDetector: placement", placement, PLACEMENTS)
         if not 0 < routed_hidden_fraction:
             raise ValueError(f"SuedeDetector: routed_hidden_fraction must be > 0, got {routed_hidden_fraction}")
         class_prompts = {str(k): list(v) for k, v in (class_prompts or DEFAULT_CLASS_PROMPTS).items()}

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 
 import torch
 
+from common.choices import check_known_keys
+
 log = logging.getLogger(__name__)
 
 KEYS = ("enabled", "backend", "mode")
@@ -23,9 +25,7 @@ KEYS = ("enabled", "backend", "mode")
 def maybe_compile(model: torch.nn.Module, settings: Mapping | None) -> bool:
     """Compile ``model`` in place when ``settings.enabled``; True when it was."""
     settings = dict(settings or {})
-    unknown = sorted(set(settings) - set(KEYS))
-    if unknown:
-        raise ValueError(f"compile: unknown key(s) {unknown}; known: {list(KEYS)}")
+    check_known_keys("compile", settings, KEYS)
     enabled = settings.get("enabled", False)
     if not isinstance(enabled, bool):
         raise ValueError(f"compile.enabled={enabled!r}: expected true or false")

@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from callbacks.csv_logger import AtomicCSVLogger
 from callbacks.resume import Preempted, ResumeCheckpoints
 from callbacks.timings import PhaseClock, PhaseTimings
+from common.choices import check_choice
 from detectors.guards import GuardSettings
 from engine import preflight
 from engine.attempts import Attempts, wandb_run_id
@@ -82,8 +83,7 @@ def ddp_strategy(strategy: object, model: L.LightningModule) -> str | None:
 
 def _checkpoint_to_test(trainer: L.Trainer, which: str) -> tuple[str | None, str]:
     """The checkpoint the results describe, and how it was chosen."""
-    if which not in {"best", "last"}:
-        raise ValueError(f"test_ckpt must be 'best' or 'last', got {which!r}")
+    check_choice("test_ckpt", which, {"best", "last"})
     callback = trainer.checkpoint_callback if isinstance(trainer.checkpoint_callback, ModelCheckpoint) else None
     if callback is not None and which == "best" and callback.best_model_path:
         return callback.best_model_path, f"best {callback.monitor} on validation of the training domains"

@@ -35,6 +35,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 
+from common.choices import check_choice
 from datamodules.preprocess.video import IMAGE_SUFFIXES, MediaError, read_image, sample_video
 from datamodules.transforms import build_transform
 from engine.trained import load_detector, locate, trained_config
@@ -148,8 +149,7 @@ class FaceCropper:
     """Frame -> (crop, box) with the preprocessing's aligner, or the whole frame (``faces=none``)."""
 
     def __init__(self, mode: str, settings: dict[str, Any]):
-        if mode not in FACE_MODES:
-            raise PredictError(f"faces={mode!r}: expected one of {list(FACE_MODES)}")
+        check_choice("faces", mode, FACE_MODES, error=PredictError)
         self.mode = mode
         self.aligner = None
         if mode == "detect":
@@ -333,8 +333,7 @@ def predict(cfg: DictConfig) -> dict[str, int]:
         raise PredictError(f"inputs={inputs!r}: expected a file, a folder or a list of them, e.g. 'inputs=[face.jpg,clips/]'")
     if int(cfg.frames) < 1 or int(cfg.batch_size) < 1:
         raise PredictError(f"frames={cfg.frames} and batch_size={cfg.batch_size} must be >= 1")
-    if str(cfg.faces) not in FACE_MODES:
-        raise PredictError(f"faces={cfg.faces!r}: expected one of {list(FACE_MODES)}")
+    check_choice("faces", str(cfg.faces), FACE_MODES, error=PredictError)
     files, skipped = expand_inputs(list(inputs))
     run_dir, checkpoint = locate(cfg.ckpt, str(cfg.which))
     run_cfg = trained_config(run_dir)

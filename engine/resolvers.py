@@ -53,6 +53,18 @@ def _hydra_value(key: str) -> object | None:
     return OmegaConf.select(HydraConfig.get(), key, default=None, throw_on_missing=False)
 
 
+def group_choice(group: str, *, _root_: object) -> object | None:
+    """``${choice:experiment}``: the option chosen for a config group (None when none is), so a
+    config says its own name once. Hydra's ``${hydra:runtime.choices.<group>}`` needs the running
+    Hydra config, which a plain ``hydra.compose`` (tests, benchmarks) does not set; this reads the
+    composed config's own ``hydra`` node when it has one (``return_hydra_config=True``), else the
+    running Hydra config (run.py, engine/compose.py)."""
+    own = OmegaConf.select(_root_, "hydra.runtime.choices", default=None)  # type: ignore[arg-type]
+    if own is not None:
+        return own.get(group)
+    return _hydra_value(f"runtime.choices.{group}")
+
+
 def wandb_group(experiment_name: str | None, task_name: str) -> str:
     """Runs are grouped by experiment, and by sweep inside a multirun (its sweep directory name)."""
     group = experiment_name or task_name
@@ -88,7 +100,7 @@ def data_workers(most: object = 8) -> int:
 
 
 def register_resolvers() -> None:
-    resolvers = {"run_id": run_id, "wandb_offline": wandb_offline, "wandb_group": wandb_group,
+    resolvers = {"choice": group_choice, "run_id": run_id, "wandb_offline": wandb_offline, "wandb_group": wandb_group,
                  "run_name": run_name, "facemoe_root": root_dir, "data_workers": data_workers}
     for name, fn in resolvers.items():
         if not OmegaConf.has_resolver(name):

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.transforms.v2.functional import to_pil_image
@@ -47,9 +47,10 @@ from torchvision.transforms.v2.functional import to_pil_image
 from datamodules.frame_dataset import FrameTable, load_rgb, video_groups
 from datamodules.transforms import build_transform
 from detectors.weights_file import load_checkpoint_into
+from engine.trained import TrainedRunError, checkpoint_path, run_config, upgrade_stored_detector_config
 from evaluation.metrics import METRIC_NAMES, all_metrics
 from evaluation.plots import plot_robustness_comparison, plot_robustness_report
-from evaluation.results import RESULTS_FILE_NAME, atomic_write_json, git_commit, load_results
+from evaluation.results import atomic_write_json, git_commit
 from evaluation.robustness import (
     CORRUPTIONS,
     SEVERITIES,
@@ -292,49 +293,12 @@ def build_report(
 # --------------------------------------------------------------------------- runs
 
 
-def run_config(run_dir: Path, overrides: Sequence[str] = ()) -> DictConfig:
-    """The run's resolved config (results.json, else .hydra/config.yaml) with dotlist ``overrides``."""
-    from engine.resolvers import register_resolvers
-
-    register_resolvers()
-    results_file = run_dir / RESULTS_FILE_NAME
-    hydra_file = run_dir / ".hydra" / "config.yaml"
-    if results_file.is_file():
-        cfg = OmegaConf.create(load_results(results_file)["config"])
-    elif hydra_file.is_file():
-        cfg = OmegaConf.load(hydra_file)
-        with open_dict(cfg):  # the Hydra-only interpolation of the run directory
-            cfg.paths.output_dir = str(run_dir)
-    else:
-        raise RobustnessError(f"{run_dir}: neither {RESULTS_FILE_NAME} nor .hydra/config.yaml; expected a run directory")
-    with open_dict(cfg):
-        cfg.merge_with(OmegaConf.from_dotlist(list(overrides)))
-    return cfg
-
-
-def checkpoint_path(run_dir: Path, which: str) -> Path:
-    """``best`` (the checkpoint results.json says was tested), ``last``, or a file path."""
-    if which == "best":
-        results_file = run_dir / RESULTS_FILE_NAME
-        selected = load_results(results_file)["validation"].get("checkpoint") if results_file.is_file() else None
-        if not selected:
-            raise RobustnessError(f"{run_dir}: no tested checkpoint recorded in {RESULTS_FILE_NAME}; pass ckpt=last or ckpt=<file>")
-        path = Path(selected)
-    elif which == "last":
-        path = run_dir / "checkpoints" / "last.ckpt"
-    else:
-        path = Path(which).expanduser()
-    if not path.is_file():
-        raise RobustnessError(f"checkpoint {str(path)!r} (ckpt={which}) does not exist")
-    return path
-
-
 def load_model(cfg: DictConfig, checkpoint: Path) -> torch.nn.Module:
     """The run's detector with the checkpoint's weights (no pretrained download: every weight,
     frozen backbones included, is in the checkpoint)."""
     from hydra.utils import instantiate
 
-    detector_cfg = OmegaConf.create(OmegaConf.to_container(cfg.detector, resolve=True))
+    detector_cfg = OmegaConf.create(upgrade_stored_detector_config(OmegaConf.to_container(cfg.detector, resolve=True)))
     if "pretrained" in detector_cfg:
         detector_cfg.pretrained = None
     model = instantiate(detector_cfg, _convert_="all")
@@ -358,12 +322,14 @@ def evaluate_run(
     ``checkpoint`` then only names, in the report, where the model's weights came from.
     """
     run_path = Path(run_dir)
-    cfg = run_config(run_path, config_overrides)
-    if model is None:
-        ckpt = str(checkpoint_path(run_path, checkpoint))
-        model = load_model(cfg, Path(ckpt))
-    else:
-        ckpt = checkpoint
+    ckpt = checkpoint
+    try:
+        cfg = run_config(run_path, config_overrides)
+        if model is None:
+            ckpt = str(checkpoint_path(run_path, checkpoint))
+            model = load_model(cfg, Path(ckpt))
+    except TrainedRunError as error:
+        raise RobustnessError(str(error)) from error
     if datamodule is None:
         from hydra.utils import instantiate
 
@@ -422,6 +388,9 @@ def parse_command_line(argv: Sequence[str]) -> EvaluateCommand | CompareCommand:
     """The command line as one request; every argument rule of the CLI is here (and only here), so
     another argument style can replace this one function."""
     argv = list(argv)
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__)
+        raise SystemExit(0)
     compare_mode = bool(argv) and argv[0] == "compare"
     if compare_mode:
         argv = argv[1:]

@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from common.choices import check_known_keys
 from engine.checkpoint_io import atomic_torch_save
 from evaluation.results import atomic_write_text
 
@@ -80,10 +81,7 @@ def recipe_from_mapping(raw: Mapping | None) -> PretrainingRecipe:
     """The recipe of a ``synthetic_pretraining`` config node (its ``cache_dir`` is not part of it)."""
     values = dict(raw or {})
     values.pop("cache_dir", None)
-    known = set(PretrainingRecipe.__dataclass_fields__)
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise ValueError(f"synthetic_pretraining: unknown key(s) {unknown}; known: {sorted(known)} and cache_dir")
+    check_known_keys("synthetic_pretraining (besides cache_dir)", values, PretrainingRecipe.__dataclass_fields__)
     if "domains" in values:
         values["domains"] = tuple(values["domains"])
     return PretrainingRecipe(**values)

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from common.choices import check_known_keys
+
 log = logging.getLogger(__name__)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -167,9 +169,7 @@ def plan_threads(
     else the CPU budget; inter-op = 1 (the suite runs no inter-op parallel work on the CPU, and each
     inter-op thread would start its own intra-op pool)."""
     settings = dict(settings or {})
-    unknown = sorted(set(settings) - {"intra_op", "inter_op"})
-    if unknown:
-        raise ValueError(f"threads: unknown key(s) {unknown}; known: ['intra_op', 'inter_op']")
+    check_known_keys("threads", settings, ("intra_op", "inter_op"))
     budget = budget or cpu_budget()
     environ = os.environ if environ is None else environ
     intra = budget.cpus

@@ -10,6 +10,7 @@ pretraining, the datamodule and the detector (docs/ARCHITECTURE.md, "Layers").
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -40,7 +41,9 @@ def main() -> None:
     from engine.resolvers import register_resolvers
 
     register_resolvers()
-    hydra.main(version_base="1.3", config_path="../conf", config_name="train")(prepare_tokenizer)()
+    # an absolute path: as the console script facemoe-tokenizer this module is imported, not run as a file
+    conf = str(Path(__file__).resolve().parent.parent / "conf")
+    hydra.main(version_base="1.3", config_path=conf, config_name="train")(prepare_tokenizer)()
 
 
 if __name__ == "__main__":

@@ -10,12 +10,14 @@ the file and what was expected.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
-from engine.robustness import RobustnessError, checkpoint_path, run_config
+from common.choices import check_choice
+from evaluation.results import RESULTS_FILE_NAME, load_results
 
 log = logging.getLogger(__name__)
 
@@ -26,21 +28,54 @@ class TrainedRunError(ValueError):
     """A run directory or checkpoint that cannot be used; the message names the path and why."""
 
 
+def run_config(run_dir: Path, overrides: Sequence[str] = ()) -> DictConfig:
+    """The run's resolved config (results.json, else .hydra/config.yaml) with dotlist ``overrides``."""
+    from engine.resolvers import register_resolvers
+
+    register_resolvers()
+    results_file = run_dir / RESULTS_FILE_NAME
+    hydra_file = run_dir / ".hydra" / "config.yaml"
+    if results_file.is_file():
+        cfg = OmegaConf.create(load_results(results_file)["config"])
+    elif hydra_file.is_file():
+        cfg = OmegaConf.load(hydra_file)
+        with open_dict(cfg):  # the Hydra-only interpolation of the run directory
+            cfg.paths.output_dir = str(run_dir)
+    else:
+        raise TrainedRunError(f"{run_dir}: neither {RESULTS_FILE_NAME} nor .hydra/config.yaml; expected a run directory")
+    with open_dict(cfg):
+        cfg.merge_with(OmegaConf.from_dotlist(list(overrides)))
+    return cfg
+
+
+def checkpoint_path(run_dir: Path, which: str) -> Path:
+    """``best`` (the checkpoint results.json says was tested), ``last``, or a file path."""
+    if which == "best":
+        results_file = run_dir / RESULTS_FILE_NAME
+        selected = load_results(results_file)["validation"].get("checkpoint") if results_file.is_file() else None
+        if not selected:
+            raise TrainedRunError(f"{run_dir}: no tested checkpoint recorded in {RESULTS_FILE_NAME}; pass ckpt=last or ckpt=<file>")
+        path = Path(selected)
+    elif which == "last":
+        path = run_dir / "checkpoints" / "last.ckpt"
+    else:
+        path = Path(which).expanduser()
+    if not path.is_file():
+        raise TrainedRunError(f"checkpoint {str(path)!r} (ckpt={which}) does not exist")
+    return path
+
+
 def locate(ckpt: object, which: str = "best") -> tuple[Path, Path]:
     """``(run dir, checkpoint file)`` of ``ckpt``: a run directory (its ``which`` checkpoint:
     ``best``, the one its results.json says was tested, or ``last``) or a ``.ckpt`` file inside
     ``<run dir>/checkpoints/`` (the run directory, two levels up, gives the config)."""
     if ckpt in (None, "", "???"):
         raise TrainedRunError("ckpt is not set; give ckpt=<run dir> or ckpt=<run dir>/checkpoints/<file>.ckpt")
-    if which not in CHECKPOINT_CHOICES:
-        raise TrainedRunError(f"which={which!r}: expected one of {list(CHECKPOINT_CHOICES)}")
+    check_choice("which", which, CHECKPOINT_CHOICES, error=TrainedRunError)
     path = Path(str(ckpt)).expanduser().resolve()  # absolute: results record where the weights came from
     if path.is_dir():
         run_dir = path
-        try:
-            checkpoint = checkpoint_path(run_dir, which)
-        except RobustnessError as error:
-            raise TrainedRunError(str(error)) from error
+        checkpoint = checkpoint_path(run_dir, which)
     elif path.is_file():
         checkpoint, run_dir = path, path.parent.parent
     else:
@@ -55,10 +90,7 @@ def locate(ckpt: object, which: str = "best") -> tuple[Path, Path]:
 
 def trained_config(run_dir: Path) -> DictConfig:
     """The run's resolved config (results.json, else .hydra/config.yaml)."""
-    try:
-        return run_config(run_dir)
-    except RobustnessError as error:
-        raise TrainedRunError(str(error)) from error
+    return run_config(run_dir)
 
 
 def read_state_dict(checkpoint: Path) -> dict[str, torch.Tensor]:
@@ -76,12 +108,31 @@ def read_state_dict(checkpoint: Path) -> dict[str, torch.Tensor]:
     return state["state_dict"]
 
 
+def upgrade_stored_detector_config(detector: dict) -> dict:
+    """A detector config stored before ``conf/scaled/`` said the demo values: DTN's / DFMoE's
+    ``tiny_sizes`` (applied at ``size: tiny``) and GM-DF's ``{paper, tiny}`` settings become the plain
+    values the model was built with, so runs trained before still load. Newer configs pass unchanged."""
+    size = detector.get("size")
+    tiny_sizes = detector.pop("tiny_sizes", None) or {}
+    if size == "tiny":
+        detector.update(tiny_sizes)
+    per_size = [(detector.get("second_order") or {}, ["layers"])]
+    tokenizer = (detector.get("mim") or {}).get("tokenizer") or {}
+    per_size.append((tokenizer, list(tokenizer)))
+    for node, keys in per_size:
+        for key in keys:
+            value = node.get(key)
+            if isinstance(value, dict) and set(value) == {"paper", "tiny"}:
+                node[key] = value[size]
+    return detector
+
+
 def load_detector(cfg: DictConfig, checkpoint: Path) -> torch.nn.Module:
     """The run's detector with the checkpoint's weights, including the validation threshold buffer.
     No pretrained weights are fetched: every weight, frozen backbones included, is in the checkpoint."""
     from hydra.utils import instantiate
 
-    detector_cfg = OmegaConf.create(OmegaConf.to_container(cfg.detector, resolve=True))
+    detector_cfg = OmegaConf.create(upgrade_stored_detector_config(OmegaConf.to_container(cfg.detector, resolve=True)))
     if "pretrained" in detector_cfg:
         detector_cfg.pretrained = None
     model = instantiate(detector_cfg, _convert_="all")

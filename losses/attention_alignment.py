@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from common.choices import check_choice
+
 PAIR_REDUCTIONS = ("sum", "mean")
 
 
@@ -18,8 +20,7 @@ def attention_alignment_loss(attn_maps: torch.Tensor, domain_ids: torch.Tensor, 
     domain d; only domains present in the batch take part. Returns 0 when fewer than two domains are
     present. Scalar, fp32.
     """
-    if pair_reduction not in PAIR_REDUCTIONS:
-        raise ValueError(f"attention_alignment_loss: pair_reduction={pair_reduction!r}, expected one of {PAIR_REDUCTIONS}")
+    check_choice("attention_alignment_loss: pair_reduction", pair_reduction, PAIR_REDUCTIONS)
     if attn_maps.shape[0] != domain_ids.shape[0] or domain_ids.ndim != 1:
         raise ValueError(
             f"attention_alignment_loss: attn_maps {tuple(attn_maps.shape)} and domain_ids "

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from common.choices import check_choice
+
 
 def feature_consistency_loss(
     original: torch.Tensor, augmented: torch.Tensor, reduction: str = "sum"
@@ -20,8 +22,7 @@ def feature_consistency_loss(
             f"feature_consistency_loss: expected two (B, D) tensors of one shape, got "
             f"{tuple(original.shape)} and {tuple(augmented.shape)}"
         )
-    if reduction not in {"mean", "sum"}:
-        raise ValueError(f"feature_consistency_loss: reduction must be 'mean' or 'sum', got {reduction!r}")
+    check_choice("feature_consistency_loss: reduction", reduction, {"mean", "sum"})
     if original.shape[0] == 0:
         return original.new_zeros((), dtype=torch.float32)
     squared = (original.float() - augmented.float()).pow(2)

@@ -125,3 +125,58 @@ def test_new_protocol_fast_dev_runs(protocol, tmp_path, synthetic_root):
     )
     run(cfg)
     assert set(load_results(tmp_path / "results.json")["tests"]) == set(cfg.protocol.test)
+
+
+def test_experiment_name_is_the_chosen_file_in_every_way_of_composing(tmp_path):
+    """``${choice:experiment}``: run.py's way (engine/compose.py), a plain ``hydra.compose`` with its
+    ``hydra`` node, and null without an experiment."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    assert compose(["experiment=gmdf_gid"], tmp_path).experiment_name == "gmdf_gid"
+    assert compose([], tmp_path / "none").experiment_name is None
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        plain = hydra_compose("train", overrides=["experiment=moa_diff"], return_hydra_config=True)
+    assert plain.experiment_name == "moa_diff"
+    assert not any("experiment_name" in p.read_text() for p in (CONF / "experiment").glob("*.yaml"))
+
+
+def test_every_scaled_file_names_a_scale_and_a_detector_or_experiment():
+    """conf/scaled/{detector,experiment}/<scale>/<name>.yaml is chosen by name and optional: a misspelt
+    file would silently change nothing, so each must name an existing scale and detector / experiment."""
+    scales = {p.stem for p in (CONF / "scale").glob("*.yaml")}
+    files = sorted((CONF / "scaled").glob("*/*/*.yaml"))
+    assert files
+    for path in files:
+        kind, scale = path.parent.parent.name, path.parent.name
+        assert kind in ("detector", "experiment") and scale in scales, path
+        assert (CONF / kind / path.name).is_file(), f"{path}: no conf/{kind}/{path.name}"
+
+
+def test_scaled_files_hold_the_demo_values_and_paper_scale_keeps_the_papers(tmp_path):
+    demo = compose(["experiment=gmdf_ffpp", "scale=demo"], tmp_path / "demo")
+    paper = compose(["experiment=gmdf_ffpp"], tmp_path / "paper")
+    assert demo.detector.optimizer.lr == 3.0e-4 and demo.detector.aux_loss_weights.sis == 0.0
+    assert list(demo.detector.second_order.layers) == [0, 1, 2] and demo.detector.mim.tokenizer.vocab_size == 64
+    assert paper.detector.optimizer.lr == 3.0e-6 and paper.detector.aux_loss_weights.sis == 1.0
+    assert list(paper.detector.second_order.layers) == [8, 9, 10] and paper.detector.mim.tokenizer.vocab_size == 512
+    # a command-line value still wins over the scaled file
+    assert compose(["experiment=dtn_ffpp", "scale=demo", "detector.embed_dim=32"], tmp_path / "o").detector.embed_dim == 32
+
+
+def test_detector_configs_stored_before_conf_scaled_still_load():
+    """Runs trained when the demo values were ``tiny_sizes`` / ``{paper, tiny}`` keys load as built."""
+    from engine.trained import upgrade_stored_detector_config
+
+    dtn = {"size": "tiny", "embed_dim": 512, "num_heads": 8, "tiny_sizes": {"embed_dim": 64, "num_heads": 4}}
+    assert upgrade_stored_detector_config(dtn) == {"size": "tiny", "embed_dim": 64, "num_heads": 4}
+    assert upgrade_stored_detector_config({"size": "paper", "feature_dim": 512, "tiny_sizes": {"feature_dim": 64}}) == {
+        "size": "paper", "feature_dim": 512}
+    gmdf = {"size": "tiny", "second_order": {"layers": {"paper": [8, 9, 10], "tiny": [0, 1, 2]}},
+            "mim": {"tokenizer": {"vocab_size": {"paper": 512, "tiny": 64}, "lr": 1.0e-3}}}
+    assert upgrade_stored_detector_config(gmdf) == {"size": "tiny", "second_order": {"layers": [0, 1, 2]},
+                                                    "mim": {"tokenizer": {"vocab_size": 64, "lr": 1.0e-3}}}
+    current = {"size": "tiny", "embed_dim": 64, "second_order": {"layers": [0, 1, 2]}}
+    assert upgrade_stored_detector_config(dict(current)) == current

@@ -7,7 +7,8 @@ import math
 
 import pytest
 import torch
-from conftest import tiny_detector, trained_aucs
+from conftest import CONF, tiny_detector, trained_aucs
+from omegaconf import OmegaConf
 from torch import nn
 
 from detectors.dfmoe import DFMoE
@@ -25,7 +26,8 @@ WEIGHTS = {"expert_param_penalty": 0.1, "expert_entropy": 0.1, "augmentation_con
 
 
 def tiny_dfmoe(**overrides) -> DFMoE:
-    return tiny_detector(DFMoE, WEIGHTS, overrides, pretrained=None, expert_pretrained=None)
+    demo_widths = OmegaConf.load(CONF / "scaled" / "detector" / "demo" / "dfmoe.yaml").detector
+    return tiny_detector(DFMoE, WEIGHTS, overrides, pretrained=None, expert_pretrained=None, **demo_widths)
 
 
 def training_batch(batch_size: int = 6, seed: int = 0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -9,6 +9,8 @@ import functools
 import pytest
 import timm
 import torch
+from conftest import CONF
+from omegaconf import OmegaConf
 from torch.utils.flop_counter import FlopCounterMode
 
 from detectors.attention_scaling import (
@@ -29,6 +31,8 @@ from detectors.dtn_parts import (
 from losses.contrastive_center import ContrastiveCenterLoss, contrastive_center_loss
 
 OPTIMIZER = functools.partial(torch.optim.Adam, lr=1e-3)
+# The widths DTN has at scale=demo (conf/scaled/detector/demo/dtn.yaml).
+TINY_WIDTHS = dict(OmegaConf.load(CONF / "scaled" / "detector" / "demo" / "dtn.yaml").detector)
 # DTN Table 9 (params, M): depth 4..7 -> 23.590, 26.751, 29.912, 33.073, i.e. +3.161 M per block;
 # Table 6: without LC 29.876 M (-0.036 M over 6 blocks). FLOPs: +0.203 G per block (multiply-adds).
 PAPER_BLOCK_PARAMS_M = 3.161
@@ -41,7 +45,7 @@ def parameters(module: torch.nn.Module) -> int:
 
 
 def tiny_dtn(**overrides) -> DTN:
-    return DTN(**{"size": "tiny", "input_size": 64, "optimizer": OPTIMIZER, **overrides})
+    return DTN(**{"size": "tiny", "input_size": 64, "optimizer": OPTIMIZER, **TINY_WIDTHS, **overrides})
 
 
 def test_levt_parameters_at_paper_sizes_match_table_9_increments():
@@ -214,7 +218,9 @@ def test_demo_config_builds_and_a_64px_training_step_backpropagates(tmp_path):
     from hydra.utils import instantiate
 
     cfg = compose(["experiment=dtn_ffpp", "scale=demo"], tmp_path)
-    assert cfg.detector.levt_depth == 6 and cfg.detector.num_heads == 8 and cfg.detector.task_loss_weight == 4
+    # depths stay the paper's; the widths are the demo's (conf/scaled/detector/demo/dtn.yaml), said in the config
+    assert cfg.detector.levt_depth == 6 and cfg.detector.num_heads == 4 and cfg.detector.task_loss_weight == 4
+    assert cfg.detector.embed_dim == 64 and cfg.detector.expert_hidden_channels == 16
     model = instantiate(cfg.detector, _convert_="all").train()
     images, batch = torch.randn(8, 3, 64, 64), {"label": torch.arange(8) % 2}
     loss = model.combine_losses(model(images, batch), batch)[0]

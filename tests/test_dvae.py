@@ -106,7 +106,7 @@ def test_detector_trains_its_tokenizer_from_the_training_frames(tmp_path):
     datamodule = SimpleNamespace(train_table=pd.DataFrame({"file": files}))
     detector = GMDFDetector(
         size="tiny", input_size=64, normalization="clip", optimizer=partial(torch.optim.Adam, lr=1e-3),
-        aux_loss_weights={"sis": 1.0, "mim": 1.0, "da": 1.0},
+        aux_loss_weights={"sis": 1.0, "mim": 1.0, "da": 1.0}, second_order={"layers": [0, 1, 2]},  # the tiny ViT's
         mim={"target": "dvae", "cache_dir": str(tmp_path / "cache"),
              "tokenizer": {"vocab_size": 16, "hidden_channels": 8, "codebook_dim": 8, "steps": 5, "batch_size": 8}},
     )

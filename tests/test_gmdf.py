@@ -17,7 +17,7 @@ from conftest import tiny_detector
 
 from detectors.backbones.clip import build_clip
 from detectors.backbones.clip_surgery import RecordingAttention, tokenize
-from detectors.gmdf import GMDFDetector, by_size
+from detectors.gmdf import GMDFDetector
 from detectors.gmdf_parts import (
     PROMPT_TEMPLATES,
     DomainClassPrompts,
@@ -35,6 +35,8 @@ AUX_WEIGHTS = {"sis": 1.0, "mim": 1.0, "da": 1.0}
 
 
 def tiny_gmdf(**overrides) -> GMDFDetector:
+    # the tiny ViT's blocks (conf/scaled/detector/demo/gmdf.yaml) unless a test names its own
+    overrides = {**overrides, "second_order": {"layers": [0, 1, 2], **overrides.get("second_order", {})}}
     return tiny_detector(GMDFDetector, AUX_WEIGHTS, overrides, normalization="clip", mim={"target": "pixels"})
 
 
@@ -411,9 +413,6 @@ def test_config_errors_name_the_value():
         tiny_gmdf(second_order={"propagation": "all"})
     with pytest.raises(ValueError, match="dnorm_placement='middle'"):
         tiny_gmdf(experts={"dnorm_placement": "middle"})
-    assert by_size({"paper": [8, 9, 10], "tiny": [1, 2, 3]}, "tiny", "x") == [1, 2, 3]
-    with pytest.raises(ValueError, match="no value for size"):
-        by_size({"paper": 1}, "tiny", "x")
 
 
 def test_ablations_switch_components_off():
@@ -488,7 +487,7 @@ def test_gmdf_multidomain_runs_end_to_end_and_caches_its_tokenizer(tmp_path, syn
 
     overrides = [
         "experiment=gmdf_multidomain", "scale=demo", "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "trainer.log_every_n_steps=1",
-        f"paths.cache_dir={tmp_path / 'cache'}", "detector.mim.tokenizer.steps.tiny=5", "detector.mim.tokenizer.max_images.tiny=64",
+        f"paths.cache_dir={tmp_path / 'cache'}", "detector.mim.tokenizer.steps=5", "detector.mim.tokenizer.max_images=64",
         "synthetic_pretraining.epochs=1", "synthetic_pretraining.domains=[jfsfdb]",
     ]
     run(compose(overrides, tmp_path / "run", synthetic_root))
@@ -613,7 +612,8 @@ def test_second_order_default_layers_are_0_based_blocks_8_to_10_through_all_late
     from omegaconf import OmegaConf
 
     cfg = OmegaConf.load(CONF / "detector" / "gmdf.yaml").second_order
-    assert list(cfg.layers.paper) == [8, 9, 10] and cfg.propagation == "subsequent"
+    assert list(cfg.layers) == [8, 9, 10] and cfg.propagation == "subsequent"
+    assert list(OmegaConf.load(CONF / "scaled" / "detector" / "demo" / "gmdf.yaml").detector.second_order.layers) == [0, 1, 2]
     torch.manual_seed(0)
     clip = build_clip("ViT-B-16", size="paper", image_size=64)  # random ViT-B/16 weights: only the wiring is checked
     from detectors.gmdf import ExpertSettings, GMDFNetwork, PromptSettings

@@ -1,4 +1,4 @@
-"""Imports go one way: entry -> engine -> detectors / datamodules / evaluation / callbacks -> losses
+"""Imports go one way: entry -> engine -> detectors / datamodules / evaluation / callbacks -> losses -> common
 (docs/ARCHITECTURE.md, "Layers"). Every import of every module is read with ``ast``, those inside
 functions included (a function-local import is still a dependency, only a later one), and checked:
 
@@ -28,9 +28,11 @@ LAYERS: dict[str, int] = {
     "detectors": 2, "datamodules": 2, "evaluation": 2, "callbacks": 2,
     # 3: pure functions every piece above may use.
     "losses": 3,
+    # 4: checks of settings (allowed choices, known keys) shared by every layer.
+    "common": 4,
 }
 LAYER_NAMES = {0: "entry (run.py, eval.py, predict.py, sweeps/)", 1: "engine/",
-               2: "detectors/ datamodules/ evaluation/ callbacks/", 3: "losses/"}
+               2: "detectors/ datamodules/ evaluation/ callbacks/", 3: "losses/", 4: "common/"}
 OUTSIDE = {"tests", "benchmarks"}
 
 

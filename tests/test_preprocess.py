@@ -410,11 +410,12 @@ def test_records_errors_name_the_problem(tmp_path: Path) -> None:
         preprocess_records(duplicated, tmp_path, tmp_path / "o")
 
 
-def test_reader_options_parse_as_json_where_possible() -> None:
-    assert parse_reader_options(["limit=10", "compression=c23", 'methods=["Deepfakes"]']) == {
+def test_reader_options_parse_as_the_key_value_overrides_of_every_command() -> None:
+    assert parse_reader_options(["limit=10", "compression=c23", 'methods=["Deepfakes"]', "types=[a,b]"]) == {
         "limit": 10,
         "compression": "c23",
         "methods": ["Deepfakes"],
+        "types": ["a", "b"],
     }
     with pytest.raises(PreprocessError, match="key=value"):
         parse_reader_options(["oops"])

@@ -48,7 +48,7 @@ def test_unknown_dataset_names_it_and_lists_known():
 @pytest.mark.parametrize(
     "train, match",
     [
-        ([{"dataset": "dfdc", "split": "training"}], "split 'training'"),
+        ([{"dataset": "dfdc", "split": "training"}], r"split='training': expected one of \['train', 'val', 'test'\]"),
         ([{"dataset": "dfdc"}], "needs 'dataset' and 'split'"),
         ([{"dataset": "dfdc", "split": "train", "typo": 1}], "unknown key"),
         (None, "'train' is empty"),

@@ -179,7 +179,7 @@ def test_select_layers(spec, depth, expected):
 
 
 def test_select_layers_rejects_unknown_groups_and_indices():
-    with pytest.raises(ValueError, match="unknown"):
+    with pytest.raises(ValueError, match=r"layer group='first': expected one of \[.*\] \(or a list of indices\)"):
         select_layers("first", 12)
     with pytest.raises(ValueError, match="out of range"):
         select_layers([12], 12)

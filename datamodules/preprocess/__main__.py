@@ -5,19 +5,20 @@ Example::
     python -m datamodules.preprocess --dataset ffpp --root /data/FaceForensics++ \
         --out /data/crops/ffpp --frames 32 --size 256 --margin 1.3 --workers 8 compression=c23
 
-Trailing ``key=value`` arguments go to the reader (values parsed as JSON when they can be, so
-``limit=10`` is an int and ``methods=["Deepfakes"]`` a list; anything else stays a string).
+Trailing ``key=value`` arguments go to the reader, in the ``key=value`` form of every command (values
+read as YAML, as Hydra's overrides: ``limit=10`` is an int, ``methods=[Deepfakes]`` a list, anything
+else a string). Console script: ``facemoe-preprocess`` (the same arguments).
 """
 
 from __future__ import annotations
 
 import argparse
 import inspect
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
 from rich.console import Console
 
 from datamodules.preprocess.faces import FaceModelError
@@ -33,17 +34,13 @@ from datamodules.records import RecordError
 
 
 def parse_reader_options(pairs: list[str]) -> dict[str, Any]:
-    """``["a=1", "b=c23"]`` -> ``{"a": 1, "b": "c23"}`` (JSON values where they parse)."""
-    options: dict[str, Any] = {}
+    """``["a=1", "b=c23"]`` -> ``{"a": 1, "b": "c23"}``: the ``key=value`` form of every command (Hydra's
+    overrides, engine/robustness.py), values read as YAML (so JSON lists and numbers parse too)."""
     for pair in pairs:
-        key, separator, value = pair.partition("=")
+        key, separator, _ = pair.partition("=")
         if not separator or not key:
             raise PreprocessError(f"reader option {pair!r} is not of the form key=value")
-        try:
-            options[key] = json.loads(value)
-        except json.JSONDecodeError:
-            options[key] = value
-    return options
+    return OmegaConf.to_container(OmegaConf.from_dotlist(list(pairs)), resolve=True)  # type: ignore[return-value]
 
 
 EXTRACTED_DIR = "extracted"  # <out>/extracted: where readers that unpack archives put them

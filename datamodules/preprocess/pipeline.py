@@ -38,6 +38,7 @@ import pandas as pd
 from PIL import Image
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from common.choices import check_choice
 from datamodules.preprocess.faces import (
     Face,
     FaceAligner,
@@ -83,12 +84,8 @@ class PreprocessConfig:
                 f"need frames >= 1, size >= 8, margin > 0, workers >= 1; got frames={self.frames}, "
                 f"size={self.size}, margin={self.margin}, workers={self.workers}"
             )
-        if self.face not in FACE_CHOICES:
-            raise PreprocessError(f"face={self.face!r}; expected one of {list(FACE_CHOICES)}")
-        if self.image_format not in IMAGE_FORMATS:
-            raise PreprocessError(
-                f"image_format={self.image_format!r}; expected one of {list(IMAGE_FORMATS)}"
-            )
+        check_choice("face", self.face, FACE_CHOICES, error=PreprocessError)
+        check_choice("image_format", self.image_format, IMAGE_FORMATS, error=PreprocessError)
         if not 1 <= self.jpeg_quality <= 100:
             raise PreprocessError(f"jpeg_quality={self.jpeg_quality}; expected 1..100")
 

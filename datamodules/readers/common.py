@@ -29,6 +29,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from common.choices import check_choice
 from datamodules.records import records_frame
 
 VIDEO_EXTENSIONS: tuple[str, ...] = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -254,8 +255,7 @@ def read_labelled_list(
 
 def check_on_missing(on_missing: str) -> None:
     """Validate the ``on_missing`` option shared by the list-driven readers."""
-    if on_missing not in ON_MISSING_CHOICES:
-        raise ValueError(f"on_missing must be one of {list(ON_MISSING_CHOICES)}, got {on_missing!r}")
+    check_choice("on_missing", on_missing, ON_MISSING_CHOICES)
 
 
 def handle_missing_listed(

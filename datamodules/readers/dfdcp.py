@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from common.choices import check_choice
 from datamodules.readers.common import (
     VIDEO_EXTENSIONS,
     DatasetLayoutError,
@@ -49,8 +50,7 @@ DFDCP_LAYOUT = """<root>/method_A/<id>/<id>_<X>/*.mp4, <root>/method_B/..., <roo
 
 def read_dfdcp(root: Path, *, subset: str = "test", on_missing: str = "raise") -> pd.DataFrame:
     """DFDC Preview videos as a test set; ``subset`` "test" (set == test) or "all"."""
-    if subset not in SUBSETS:
-        raise ValueError(f"dfdcp: subset must be one of {list(SUBSETS)}, got {subset!r}")
+    check_choice("dfdcp: subset", subset, SUBSETS)
     check_on_missing(on_missing)
     root = require_root(root, "dfdcp", DFDCP_LAYOUT)
     metadata_path = require_file(

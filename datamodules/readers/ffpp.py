@@ -30,6 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from common.choices import check_choice
 from datamodules.readers.common import (
     VIDEO_EXTENSIONS,
     DatasetLayoutError,
@@ -68,8 +69,7 @@ DFD_LAYOUT = """<root>/original_sequences/actors/{raw|c0,c23,c40}/videos/<actor>
 
 
 def _check_compression(compression: str) -> None:
-    if compression not in COMPRESSION_FOLDERS:
-        raise ValueError(f"compression must be one of {list(COMPRESSION_FOLDERS)}, got {compression!r}")
+    check_choice("compression", compression, COMPRESSION_FOLDERS)
 
 
 def _check_masks(masks: object) -> None:

@@ -44,6 +44,7 @@ from pathlib import Path, PurePosixPath
 
 import pandas as pd
 
+from common.choices import check_choice
 from datamodules.readers.common import (
     ListEntryTracker,
     MissingLayoutFileError,
@@ -105,10 +106,7 @@ def _list_key(relative: str) -> str:
 def _read_research(
     root: Path, protocol: str, unit: str, on_missing: str, tracker: ListEntryTracker
 ) -> list[dict]:
-    if protocol not in RESEARCH_PROTOCOLS:
-        raise ValueError(
-            f"uniattack: protocol must be one of {list(RESEARCH_PROTOCOLS)} for the research release, got {protocol!r}"
-        )
+    check_choice("uniattack: protocol", protocol, RESEARCH_PROTOCOLS, note="the research release")
     protocol_dir = _protocol_dir(root)
     rows = []
     for split_name, split in PROTOCOL_SPLITS.items():
@@ -153,10 +151,7 @@ def _read_research(
 def _read_challenge(
     root: Path, protocol: str, unit: str, on_missing: str, tracker: ListEntryTracker
 ) -> list[dict]:
-    if protocol not in CHALLENGE_PROTOCOLS:
-        raise ValueError(
-            f"uniattack: protocol must be one of {list(CHALLENGE_PROTOCOLS)} for the challenge release, got {protocol!r}"
-        )
+    check_choice("uniattack: protocol", protocol, CHALLENGE_PROTOCOLS, note="the challenge release")
     if unit != "image":
         raise ValueError("uniattack: the challenge release has image lists only; use unit='image'")
     phase1 = require_dir(
@@ -219,10 +214,8 @@ def read_uniattack(
     on_missing: str = "raise",
 ) -> pd.DataFrame:
     """UniAttackData records for one protocol of one release; see the module docstring."""
-    if release not in RELEASES:
-        raise ValueError(f"uniattack: release must be one of {list(RELEASES)}, got {release!r}")
-    if unit not in UNITS:
-        raise ValueError(f"uniattack: unit must be one of {list(UNITS)}, got {unit!r}")
+    check_choice("uniattack: release", release, RELEASES)
+    check_choice("uniattack: unit", unit, UNITS)
     check_on_missing(on_missing)
     root = require_root(root, "uniattack", UNIATTACK_LAYOUT)
     read = _read_research if release == "research" else _read_challenge

@@ -13,6 +13,7 @@ from contextlib import contextmanager
 import open_clip
 import torch.nn as nn
 
+from common.choices import check_choice
 from detectors.backbones.pretrained import parse_pretrained
 from detectors.weights_file import check_weights_file
 
@@ -58,8 +59,7 @@ def build_clip(
     """Build an open_clip ``CLIP``; weights are loaded here, before any method replaces modules."""
     if model_name not in open_clip.list_models():
         raise ValueError(f"unknown open_clip model {model_name!r}; known: {open_clip.list_models()[:20]} ...")
-    if size not in {"paper", "tiny"}:
-        raise ValueError(f"CLIP size must be 'paper' or 'tiny', got {size!r}")
+    check_choice("CLIP size", size, {"paper", "tiny"})
     spec = parse_pretrained(pretrained, what=f"open_clip model {model_name}")
     if spec.kind == "file":  # refused with a clear message before open_clip sees it
         check_weights_file(spec.value, f"pretrained weights of open_clip model {model_name}")

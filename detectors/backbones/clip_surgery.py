@@ -23,6 +23,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from common.choices import check_choice
 from detectors.output import RoutingInfo
 
 
@@ -156,8 +157,7 @@ def select_layers(spec: str | int | list[int] | tuple[int, ...], depth: int) -> 
     if depth < 1:
         raise ValueError(f"select_layers: depth must be >= 1, got {depth}")
     if isinstance(spec, str):
-        if spec not in LAYER_GROUPS:
-            raise ValueError(f"select_layers: layer group {spec!r} unknown; expected one of {LAYER_GROUPS} or a list of indices")
+        check_choice("select_layers: layer group", spec, LAYER_GROUPS, note="or a list of indices")
         if spec == "all":
             return list(range(depth))
         size = max(1, round(depth / 4))

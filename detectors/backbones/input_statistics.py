@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from common.choices import check_choice
 from datamodules.transforms import NORMALIZATION
 
 Statistics = tuple[tuple[float, float, float], tuple[float, float, float]]
@@ -21,8 +22,7 @@ Statistics = tuple[tuple[float, float, float], tuple[float, float, float]]
 
 def input_statistics(normalization: str) -> Statistics:
     """(mean, std) of the data pipeline's ``normalization`` name (datamodules.transforms.NORMALIZATION)."""
-    if normalization not in NORMALIZATION:
-        raise ValueError(f"normalization {normalization!r} unknown; expected one of {sorted(NORMALIZATION)}")
+    check_choice("normalization", normalization, NORMALIZATION)
     return NORMALIZATION[normalization]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import timm
 import torch.nn as nn
 
+from common.choices import check_choice
 from detectors.backbones import tiny_vgg  # noqa: F401  (registers the tiny VGG with timm)
 from detectors.backbones.pretrained import parse_pretrained
 from detectors.weights_file import check_weights_file
@@ -44,8 +45,7 @@ def create_timm_backbone(
 ) -> nn.Module:
     """A timm model with pretrained none / tag / local file, as a feature extractor by default
     (``num_classes=0`` keeps the pooled features; ``features_only`` etc. pass through ``kwargs``)."""
-    if size not in {"paper", "tiny"}:
-        raise ValueError(f"backbone size must be 'paper' or 'tiny', got {size!r}")
+    check_choice("backbone size", size, {"paper", "tiny"})
     if name not in timm.list_models() and name.split(".")[0] not in timm.list_models():
         raise ValueError(f"unknown timm model {name!r}; see timm.list_models() for the names that exist")
     spec = parse_pretrained(pretrained, what=f"timm model {name}")

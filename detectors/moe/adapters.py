@@ -17,6 +17,7 @@ from typing import Literal, get_args
 import torch
 from torch import nn
 
+from common.choices import check_choice
 from detectors.moe.experts import ExpertBank, activation_function
 from detectors.moe.routing import DenseRouter, DomainRouter, GateInput, TopKRouter, flatten_tokens, route
 from detectors.output import RoutingInfo
@@ -76,8 +77,7 @@ class MixtureOfAdapters(nn.Module):
         zero_init_output: bool = True,
     ) -> None:
         super().__init__()
-        if router not in ROUTER_KINDS:
-            raise ValueError(f"MixtureOfAdapters: router={router!r}, expected one of {ROUTER_KINDS}")
+        check_choice("MixtureOfAdapters: router", router, ROUTER_KINDS)
         if gate_input == "external":
             raise ValueError(
                 "MixtureOfAdapters: gate_input='external' is not supported; use 'token' or 'mean'"
@@ -109,8 +109,7 @@ class MixtureOfAdapters(nn.Module):
 
     @routing_mode.setter
     def routing_mode(self, mode: RoutingMode) -> None:
-        if mode not in ROUTING_MODES:
-            raise ValueError(f"MixtureOfAdapters.routing_mode={mode!r}, expected one of {ROUTING_MODES}")
+        check_choice("MixtureOfAdapters.routing_mode", mode, ROUTING_MODES)
         if mode == "learned" and self.router is None:
             raise ValueError(
                 "MixtureOfAdapters: routing_mode='learned' needs a learned router, but router='domain'"

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.choices import check_choice
 from detectors.moe.routing import DenseRouter, DomainRouter, GateInput, TopKRouter, flatten_tokens, route
 from detectors.output import RoutingInfo
 
@@ -35,8 +36,7 @@ _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 
 def activation_function(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """The elementwise activation called ``name`` (gelu, quick_gelu, relu, silu)."""
-    if name not in _ACTIVATIONS:
-        raise ValueError(f"experts: activation={name!r}, expected one of {sorted(_ACTIVATIONS)}")
+    check_choice("experts: activation", name, _ACTIVATIONS)
     return _ACTIVATIONS[name]
 
 

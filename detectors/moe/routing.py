@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.choices import check_choice
 from detectors.output import RoutingInfo
 
 GateInput = Literal["token", "mean", "external"]
@@ -73,8 +74,7 @@ def expand_routing(routing: RoutingInfo, tokens_per_sample: int) -> RoutingInfo:
 
 
 def _check_gate_input(gate_input: str) -> None:
-    if gate_input not in GATE_INPUTS:
-        raise ValueError(f"routing: gate_input={gate_input!r}, expected one of {GATE_INPUTS}")
+    check_choice("routing: gate_input", gate_input, GATE_INPUTS)
 
 
 def fp32_forward(module: nn.Module, features: torch.Tensor) -> torch.Tensor:
