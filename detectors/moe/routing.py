@@ -149,7 +149,29 @@ class _LearnedGate(nn.Module):
         return fp32_forward(self.gate, features)
 
 
-class TopKRouter(nn.Module):
+class _GatedRouter(nn.Module):
+    """What the learned routers share: their :class:`_LearnedGate` (``self.gate``), what it reads and its
+    logits."""
+
+    gate: _LearnedGate
+
+    @property
+    def gate_input(self) -> str:
+        return self.gate.gate_input
+
+    @property
+    def routes_per_sample(self) -> bool:
+        return self.gate.routes_per_sample
+
+    def gate_logits(
+        self, x: torch.Tensor | None, gate_feature: torch.Tensor | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The (rows, dim) features the gate reads and its fp32 logits over the experts."""
+        features = self.gate.gate_features(x, gate_feature)
+        return features, self.gate.fp32_logits(features)
+
+
+class TopKRouter(_GatedRouter):
     """Top-k router: ``probs = softmax(W x)`` over all experts, keep the k largest, renormalise the kept
     weights over the k (so they sum to 1). ``dim`` is the size of what the gate reads: the token width,
     or the external gate feature's width with ``gate_input="external"``.
@@ -185,17 +207,8 @@ class TopKRouter(nn.Module):
             self.noise = nn.Linear(dim, num_experts, bias=False)
             nn.init.zeros_(self.noise.weight)
 
-    @property
-    def gate_input(self) -> str:
-        return self.gate.gate_input
-
-    @property
-    def routes_per_sample(self) -> bool:
-        return self.gate.routes_per_sample
-
     def forward(self, x: torch.Tensor | None = None, gate_feature: torch.Tensor | None = None) -> RoutingInfo:
-        features = self.gate.gate_features(x, gate_feature)
-        logits = self.gate.fp32_logits(features)
+        features, logits = self.gate_logits(x, gate_feature)
         selection_logits = logits
         if self.noise is not None and self.training and self.noise_std > 0:
             noise_scale = F.softplus(fp32_forward(self.noise, features))
@@ -208,7 +221,7 @@ class TopKRouter(nn.Module):
         )
 
 
-class DenseRouter(nn.Module):
+class DenseRouter(_GatedRouter):
     """Soft router: every expert is selected, weighted by ``softmax(W x)`` (k = num_experts). ``indices`` is
     ``[0, 1, ..., E-1]`` in every row so ``weights[:, i]`` is expert i's weight. ``hidden_dim`` turns the
     linear gate into MoA-CLIP's small MLP router."""
@@ -221,17 +234,8 @@ class DenseRouter(nn.Module):
         self.k = num_experts
         self.gate = _LearnedGate(dim, num_experts, gate_input, hidden_dim)
 
-    @property
-    def gate_input(self) -> str:
-        return self.gate.gate_input
-
-    @property
-    def routes_per_sample(self) -> bool:
-        return self.gate.routes_per_sample
-
     def forward(self, x: torch.Tensor | None = None, gate_feature: torch.Tensor | None = None) -> RoutingInfo:
-        features = self.gate.gate_features(x, gate_feature)
-        logits = self.gate.fp32_logits(features)
+        _, logits = self.gate_logits(x, gate_feature)
         probs = logits.softmax(dim=-1)
         indices = torch.arange(self.num_experts, device=probs.device).expand(probs.shape[0], -1)
         return RoutingInfo(
