@@ -99,6 +99,15 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _timed(step, device: torch.device) -> float:
+    """Seconds one ``step()`` takes on ``device``, queued work finished before and after."""
+    _sync(device)
+    start = time.perf_counter()
+    step()
+    _sync(device)
+    return time.perf_counter() - start
+
+
 def measure_method(model, batch: dict, device: torch.device, args) -> dict:
     dtype = torch.bfloat16 if args.precision == "bf16" else None
     model = model.to(device).train()
@@ -125,33 +134,17 @@ def measure_method(model, batch: dict, device: torch.device, args) -> dict:
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    _sync(device)
-    start = time.perf_counter()
-    train_step()  # compiles (with --compile), warms up kernels and the allocator
-    _sync(device)
-    first = time.perf_counter() - start
+    first = _timed(train_step, device)  # compiles (with --compile), warms up kernels and the allocator
     for _ in range(args.warmup):
         train_step()
-    train_times = []
-    for _ in range(args.steps):
-        _sync(device)
-        start = time.perf_counter()
-        train_step()
-        _sync(device)
-        train_times.append(time.perf_counter() - start)
+    train_times = [_timed(train_step, device) for _ in range(args.steps)]
     with FlopCounterMode(display=False) as counter:
         train_step()
     train_flops = counter.get_total_flops()
     peak_memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     model.eval()
     infer_step()
-    infer_times = []
-    for _ in range(args.steps):
-        _sync(device)
-        start = time.perf_counter()
-        infer_step()
-        _sync(device)
-        infer_times.append(time.perf_counter() - start)
+    infer_times = [_timed(infer_step, device) for _ in range(args.steps)]
     step = statistics.median(train_times)
     return {
         "batch": images.shape[0], "train_images_per_s": images.shape[0] / step,

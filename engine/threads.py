@@ -57,12 +57,17 @@ def slurm_cpus(environ: Mapping[str, str]) -> int | None:
     raw = environ.get("SLURM_CPUS_PER_TASK")
     if raw is None or raw.strip() == "":
         return None
+    return _int_at_least(raw, 1, f"SLURM_CPUS_PER_TASK={raw!r}: expected a positive integer")
+
+
+def _int_at_least(raw: int | str, minimum: int, message: str) -> int:
+    """``int(raw)`` when it is a whole number of at least ``minimum``; otherwise ``ValueError(message)``."""
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"SLURM_CPUS_PER_TASK={raw!r}: expected a positive integer") from None
-    if value < 1:
-        raise ValueError(f"SLURM_CPUS_PER_TASK={raw!r}: expected a positive integer")
+        raise ValueError(message) from None
+    if value < minimum:
+        raise ValueError(message)
     return value
 
 
@@ -184,12 +189,7 @@ def plan_threads(
 def data_workers(most: int | str = 8, budget: CpuBudget | None = None) -> int:
     """Data-loader workers: at most ``most``, and one CPU left to the training process (0 with one CPU).
     The ``${data_workers:N}`` resolver of conf/data."""
-    try:
-        most = int(most)
-    except ValueError:
-        raise ValueError(f"${{data_workers:{most}}}: expected a non-negative integer") from None
-    if most < 0:
-        raise ValueError(f"${{data_workers:{most}}}: expected a non-negative integer")
+    most = _int_at_least(most, 0, f"${{data_workers:{most}}}: expected a non-negative integer")
     budget = budget or cpu_budget()
     return max(0, min(most, budget.cpus - 1))
 
