@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from sweeps.tables.baselines import baseline
 from sweeps.tables.knob_sets import expand_choices
 from sweeps.tables.schema import Column, MatchValue, Measure, Row
 
@@ -108,4 +109,16 @@ def ablation_rows(
     return tuple(
         Row(key, label, ablation(sweep, knobs), values(keys, numbers), sweep=sweep)
         for key, (label, knobs, numbers) in rows.items()
+    )
+
+
+def baseline_rows(
+    sweep: str, protocol: str, columns: tuple[Column, ...], rows: Mapping[str, tuple[str, tuple]]
+) -> tuple[Row, ...]:
+    """Rows ``{detector: (label, paper numbers in column order)}`` of plain baselines that ``sweep`` trains
+    on ``protocol`` (the match of :func:`sweeps.tables.baselines.baseline`), keyed by the detector's name."""
+    keys = [c.key for c in columns]
+    return tuple(
+        Row(detector, label, baseline(detector, protocol), values(keys, numbers), sweep=sweep)
+        for detector, (label, numbers) in rows.items()
     )

@@ -71,24 +71,24 @@ _MOA_T2_PAPER = {
 }
 
 
+_CLIP_BASELINES = (("clip_linear_probe", "CLIP (linear probe)"), ("clip_finetune", "CLIP (fine-tune)"))
+
+
+def _clip_rows(key: str, label: str, protocol: str, paper: dict[str, float | None], sweep: str) -> list[Row]:
+    """The paper's one CLIP row as the suite's two CLIP baselines on ``protocol``, both holding its numbers:
+    keys ``<key>_<detector>``, labels ``<label> / <CLIP variant>``."""
+    return [
+        Row(f"{key}_{detector}", f"{label} / {name}", baseline(detector, protocol), paper, sweep=sweep,
+            note="paper: CLIP")
+        for detector, name in _CLIP_BASELINES
+    ]
+
+
 def _moa_t2_rows() -> tuple[Row, ...]:
     rows = []
     for subset, (clip, xception, ours) in _MOA_T2_PAPER.items():
         protocol = f"diff_train_{subset.lower()}"
-        for detector, label in (
-            ("clip_linear_probe", "CLIP (linear probe)"),
-            ("clip_finetune", "CLIP (fine-tune)"),
-        ):
-            rows.append(
-                Row(
-                    f"{subset}_{detector}",
-                    f"DiFF-{subset} / {label}",
-                    baseline(detector, protocol),
-                    values(_MOA_T2_KEYS, clip),
-                    sweep="moa_diff_baselines",
-                    note="paper: CLIP",
-                )
-            )
+        rows += _clip_rows(subset, f"DiFF-{subset}", protocol, values(_MOA_T2_KEYS, clip), "moa_diff_baselines")
         rows.append(
             Row(
                 f"{subset}_xception",
@@ -144,20 +144,9 @@ _MOA_T6_PAPER = {
 def _moa_t6_rows() -> tuple[Row, ...]:
     rows = []
     for protocol, (label, n, clip, ours) in _MOA_T6_PAPER.items():
-        for detector, name in (
-            ("clip_linear_probe", "CLIP (linear probe)"),
-            ("clip_finetune", "CLIP (fine-tune)"),
-        ):
-            rows.append(
-                Row(
-                    f"n{n}_{detector}",
-                    f"N={n} {label} / {name}",
-                    baseline(detector, protocol),
-                    values(_MOA_T6_KEYS, clip),
-                    sweep="moa_ffpp_subsets_baselines",
-                    note="paper: CLIP",
-                )
-            )
+        rows += _clip_rows(
+            f"n{n}", f"N={n} {label}", protocol, values(_MOA_T6_KEYS, clip), "moa_ffpp_subsets_baselines"
+        )
         rows.append(
             Row(
                 f"n{n}_moa_clip",

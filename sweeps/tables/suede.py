@@ -7,6 +7,7 @@ from sweeps.tables.baselines import baseline
 from sweeps.tables.builders import (
     ablation,
     ablation_rows,
+    baseline_rows,
     cost_columns,
     values,
 )
@@ -120,26 +121,15 @@ SUEDE_TABLE2 = PaperTable(
     title="JFSFDB joint training: AUC, EER, TPR@FPR",
     columns=_SUEDE_T2,
     rows=(
-        Row(
-            "resnet50",
-            "ResNet-50",
-            baseline("resnet50", "jfsfdb_joint"),
-            values(_SUEDE_T2_KEYS, (82.38, 24.62, 57.66, 21.72)),
-            sweep="suede_jfsfdb_baselines",
-        ),
-        Row(
-            "vit_b16",
-            "ViT-B/16",
-            baseline("vit_b16", "jfsfdb_joint"),
-            values(_SUEDE_T2_KEYS, (82.70, 24.60, 61.67, 22.60)),
-            sweep="suede_jfsfdb_baselines",
-        ),
-        Row(
-            "xception",
-            "Xception",
-            baseline("xception", "jfsfdb_joint"),
-            values(_SUEDE_T2_KEYS, (77.80, 27.62, 44.58, 16.99)),
-            sweep="suede_jfsfdb_baselines",
+        *baseline_rows(
+            "suede_jfsfdb_baselines",
+            "jfsfdb_joint",
+            _SUEDE_T2,
+            {
+                "resnet50": ("ResNet-50", (82.38, 24.62, 57.66, 21.72)),
+                "vit_b16": ("ViT-B/16", (82.70, 24.60, 61.67, 22.60)),
+                "xception": ("Xception", (77.80, 27.62, 44.58, 16.99)),
+            },
         ),
         Row(
             "suede",
