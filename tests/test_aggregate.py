@@ -35,6 +35,14 @@ from sweeps.tables import TABLES, check_transcription, get_table
 PAPERS = Path(os.environ.get("FACEMOE_PAPERS", "/work/shared/papers"))
 
 
+def paper_text(paper: str) -> str:
+    """The text of ``PAPERS/<paper>.txt``; the test is skipped where it is not available."""
+    path = PAPERS / f"{paper}.txt"
+    if not path.is_file():
+        pytest.skip(f"paper text {path} not available (set FACEMOE_PAPERS)")
+    return path.read_text(encoding="utf-8")
+
+
 # --------------------------------------------------------------------------- fake job directories
 
 
@@ -83,21 +91,16 @@ T2_SETS = ["celebdf_v1", "celebdf_v2", "faceshifter", "dfd", "dfdc", "dfdcp", "u
 @pytest.mark.parametrize("name", sorted(TABLES))
 def test_transcriptions_are_found_in_the_paper_text(name):
     table = TABLES[name]
-    paper = PAPERS / f"{table.paper}.txt"
-    if not paper.is_file():
-        pytest.skip(f"paper text {paper} not available (set FACEMOE_PAPERS)")
-    assert check_transcription(table, paper.read_text(encoding="utf-8")) == []
+    assert check_transcription(table, paper_text(table.paper)) == []
 
 
 def test_transcription_check_catches_a_typo():
     table = get_table("dfmoe_table2")
-    paper = PAPERS / "dfmoe.txt"
-    if not paper.is_file():
-        pytest.skip(f"paper text {paper} not available")
+    paper = paper_text("dfmoe")
     row = table.rows[1]
     typo = dataclasses.replace(row, paper={**row.paper, "celebdf_v2": 74.39})  # paper: 74.93
     broken = dataclasses.replace(table, rows=(table.rows[0], typo))
-    problems = check_transcription(broken, paper.read_text(encoding="utf-8"))
+    problems = check_transcription(broken, paper)
     assert len(problems) == 1 and "xception" in problems[0]
 
 
@@ -523,14 +526,10 @@ def test_measures_reject_inconsistent_sources():
 def test_transcription_check_covers_cost_columns():
     """A typo in a parameter count (DTN Table 6: 29.912 M with LC) is caught like one in a rate."""
     table = get_table("dtn_table6")
-    paper = PAPERS / "dtn.txt"
-    if not paper.is_file():
-        pytest.skip(f"paper text {paper} not available")
+    paper = paper_text("dtn")
     row = table.rows[1]
     typo = dataclasses.replace(row, paper={**row.paper, "params_total_m": 29.921})
-    problems = check_transcription(
-        dataclasses.replace(table, rows=(table.rows[0], typo)), paper.read_text(encoding="utf-8")
-    )
+    problems = check_transcription(dataclasses.replace(table, rows=(table.rows[0], typo)), paper)
     assert len(problems) == 1 and "with_lc" in problems[0]
 
 
