@@ -37,17 +37,10 @@ def test_every_command_is_a_declared_console_script():
 
 
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
-def test_console_script_target_exists_and_prints_help(script, monkeypatch, capsys):
+def test_console_script_target_exists(script):
+    """What the wrapper imports and calls (the ``--help`` of each runs below, as typed)."""
     module_name, _, attribute = SCRIPTS[script].partition(":")
-    target = getattr(importlib.import_module(module_name), attribute)
-    assert callable(target)
-    monkeypatch.setattr(sys, "argv", [script, "--help"])
-    try:
-        code = target(["--help"]) if script in ("facemoe-robustness", "facemoe-preprocess", "facemoe-aggregate") else target()
-    except SystemExit as exit_:
-        code = exit_.code
-    assert code in (0, None)
-    assert HELP_TEXT[script] in capsys.readouterr().out
+    assert callable(getattr(importlib.import_module(module_name), attribute))
 
 
 def test_documented_console_scripts_run_as_typed(tmp_path):

@@ -48,13 +48,14 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory) -> Path:
-    """A FACEMOE_CACHE with the embedded synthetic data already built, so no job spends its time
-    (or its time limit) generating it."""
+def cache_dir(tmp_path_factory, synthetic_root) -> Path:
+    """A FACEMOE_CACHE whose synthetic data is the session's (``FACEMOE_TEST_CACHE`` in CI: built once
+    for all suites), built before any job starts so no job spends its time (or time limit) on it."""
     from datamodules.synthetic import ensure_synthetic
 
+    ensure_synthetic(synthetic_root, progress=False)
     cache = tmp_path_factory.mktemp("cache")
-    ensure_synthetic(cache / "synthetic", progress=False)
+    (cache / "synthetic").symlink_to(synthetic_root, target_is_directory=True)
     return cache
 
 
