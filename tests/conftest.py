@@ -136,32 +136,57 @@ def pytest_runtest_setup(item):
         pytest.skip(f"test budget FACEMOE_TEST_BUDGET_S={budget} s spent ({spent:.0f} s): not run")
 
 
-def modules_with_module_fixtures(tests_dir: Path = Path(__file__).parent) -> set[str]:
-    """Test modules (``tests/test_x.py``, as in node ids) that define a module-scoped fixture, read
-    from their source: the xdist controller schedules before any worker has collected."""
+def tests_sharing_module_fixtures(tests_dir: Path = Path(__file__).parent) -> dict[str, set[str]]:
+    """``{"tests/test_x.py": {test names}}``: the tests that request a module-scoped fixture of their
+    module, directly or through another fixture of the module, read from the source (the xdist
+    controller schedules before any worker has collected)."""
     import ast
 
-    grouped = set()
+    def requested(function: ast.FunctionDef) -> set[str]:
+        return {a.arg for a in function.args.args}
+
+    def is_module_fixture(function: ast.FunctionDef) -> bool:
+        return any(
+            isinstance(k, ast.keyword) and k.arg == "scope" and getattr(k.value, "value", None) == "module"
+            for d in function.decorator_list for k in ast.walk(d)
+        )
+
+    sharing: dict[str, set[str]] = {}
     for path in sorted(tests_dir.glob("test_*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.keyword) and node.arg == "scope" and getattr(node.value, "value", None) == "module":
-                grouped.add(f"{tests_dir.name}/{path.name}")
-                break
-    return grouped
+        functions = [n for n in ast.parse(path.read_text()).body if isinstance(n, ast.FunctionDef)]
+        shared = {f.name for f in functions if is_module_fixture(f)}
+        if not shared:
+            continue
+        fixtures = {f.name: f for f in functions if f.name not in shared and not f.name.startswith("test_")}
+        grew = True
+        while grew:  # fixtures of the module that use a shared one share it too
+            grew = False
+            for name, function in fixtures.items():
+                if name not in shared and requested(function) & shared:
+                    shared.add(name)
+                    grew = True
+        tests = {f.name for f in functions if f.name.startswith("test_") and requested(f) & shared}
+        autouse = any("autouse" in ast.unparse(d) for f in functions if f.name in shared for d in f.decorator_list)
+        if autouse:  # an autouse module fixture: every test of the module shares it
+            tests = {f.name for f in functions if f.name.startswith("test_")}
+        sharing[f"{tests_dir.name}/{path.name}"] = tests
+    return sharing
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_xdist_make_scheduler(config, log):
-    """Load balancing test by test, except that the tests of a module with a module-scoped fixture
-    (a trained run, a prepared dataset, the SLURM checks' jobs) go to one worker, so the fixture is
-    built once. (xdist's own ``loadgroup`` marks do not reach the scheduler under pytest 9.)"""
+    """Load balancing test by test, except that the tests of a module that share a module-scoped
+    fixture (a trained run, a prepared dataset, the SLURM checks' jobs) go to one worker, so the
+    fixture is built once; the module's other tests are balanced like the rest. (xdist's own ``loadgroup`` marks do not reach the scheduler under pytest 9.)"""
     from xdist.scheduler import LoadScopeScheduling
 
-    grouped = modules_with_module_fixtures()
+    sharing = tests_sharing_module_fixtures()
 
     class ModuleFixtureScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
-            module = nodeid.split("::", 1)[0]
-            return module if module in grouped else nodeid
+            module, _, test = nodeid.partition("::")
+            if test.split("[", 1)[0] in sharing.get(module, ()):
+                return f"{module}::<module fixtures>"
+            return nodeid
 
     return ModuleFixtureScheduling(config, log)
