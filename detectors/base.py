@@ -17,6 +17,7 @@ from typing import Any
 import lightning as L
 import torch
 
+from common.choices import check_choice
 from detectors.evaluation_collector import EvaluationCollector
 from detectors.guards import GuardSettings, LossGuard
 from detectors.loss_assembly import LossAssembly
@@ -48,9 +49,7 @@ class BaseDetector(LossAssembly, EvaluationCollector, OptimizerSetup, L.Lightnin
         super().__init__()
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        if scheduler_interval not in {"epoch", "step"}:
-            raise ValueError(f"scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
-        self.scheduler_interval = scheduler_interval
+        self.scheduler_interval = check_choice("detector.scheduler_interval", scheduler_interval, ("epoch", "step"))
         self.aux_loss_weights = {str(k): float(v) for k, v in (aux_loss_weights or {}).items()}
         self.input_size = input_size
         self.normalization = normalization

@@ -165,6 +165,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python benchmarks/busy_machine.py --rounds 2 --steps 5 --settings old new one": (EXTERNAL, "benchmarks"),
     "python benchmarks/meta_step.py --rounds 2 --epochs 2 --limit-batches 8": (EXTERNAL, "benchmarks"),
     "python benchmarks/suite_overhead.py --experiment baseline_multidomain --rounds 2": (EXTERNAL, "benchmarks"),
+    "python benchmarks/expert_layer.py --repeats 5": (EXTERNAL, "benchmarks"),
     # docs/CLIP_METHODS.md, docs/GMDF.md, docs/CNN_METHODS.md
     "python benchmarks/clip_methods_demo.py --comparisons <experiment> --seeds 0 1 2": (EXTERNAL, "benchmarks"),
     "python run.py -m +sweep=suede_routed_width": (PAPER, ""),
