@@ -28,6 +28,21 @@ REPO = Path(__file__).resolve().parent.parent
 CONF = REPO / "conf"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_cache(tmp_path_factory) -> Path:
+    """What runs cache under ``paths.cache_dir`` (the tiny CLIP, dVAE tokenizers, embedded data of runs
+    that do not name ``data.synthetic.root``) goes to one folder of this test session, shared by its
+    xdist workers: never to the checkout's ``.cache/`` or a user's ``FACEMOE_CACHE``, so no test reads
+    what an earlier session left (every session starts cold, as CI does). Subprocesses inherit it."""
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        root = tmp_path_factory.getbasetemp().parent / "facemoe-cache"
+    else:
+        root = tmp_path_factory.mktemp("facemoe-cache")
+    root.mkdir(parents=True, exist_ok=True)
+    os.environ["FACEMOE_CACHE"] = str(root)
+    return root
+
+
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory) -> Path:
     """The session's synthetic data cache (FACEMOE_TEST_CACHE reuses one across sessions)."""
