@@ -152,9 +152,9 @@ def pytest_runtest_setup(item):
 
 
 def tests_sharing_module_fixtures(tests_dir: Path = Path(__file__).parent) -> dict[str, set[str]]:
-    """``{"tests/test_x.py": {test names}}``: the tests that request a module-scoped fixture of their
-    module, directly or through another fixture of the module, read from the source (the xdist
-    controller schedules before any worker has collected)."""
+    """``{"tests/test_x.py": {test names}}``: the tests that request a module-scoped fixture (one of
+    their module's or one of this conftest's), directly or through another fixture of the module,
+    read from the source (the xdist controller schedules before any worker has collected)."""
     import ast
 
     def requested(function: ast.FunctionDef) -> set[str]:
@@ -166,12 +166,14 @@ def tests_sharing_module_fixtures(tests_dir: Path = Path(__file__).parent) -> di
             for d in function.decorator_list for k in ast.walk(d)
         )
 
+    def functions_of(path: Path) -> list[ast.FunctionDef]:
+        return [n for n in ast.parse(path.read_text()).body if isinstance(n, ast.FunctionDef)]
+
+    from_conftest = {f.name for f in functions_of(tests_dir / "conftest.py") if is_module_fixture(f)}
     sharing: dict[str, set[str]] = {}
     for path in sorted(tests_dir.glob("test_*.py")):
-        functions = [n for n in ast.parse(path.read_text()).body if isinstance(n, ast.FunctionDef)]
-        shared = {f.name for f in functions if is_module_fixture(f)}
-        if not shared:
-            continue
+        functions = functions_of(path)
+        shared = from_conftest | {f.name for f in functions if is_module_fixture(f)}
         fixtures = {f.name: f for f in functions if f.name not in shared and not f.name.startswith("test_")}
         grew = True
         while grew:  # fixtures of the module that use a shared one share it too
@@ -184,7 +186,8 @@ def tests_sharing_module_fixtures(tests_dir: Path = Path(__file__).parent) -> di
         autouse = any("autouse" in ast.unparse(d) for f in functions if f.name in shared for d in f.decorator_list)
         if autouse:  # an autouse module fixture: every test of the module shares it
             tests = {f.name for f in functions if f.name.startswith("test_")}
-        sharing[f"{tests_dir.name}/{path.name}"] = tests
+        if tests:
+            sharing[f"{tests_dir.name}/{path.name}"] = tests
     return sharing
 
 
@@ -192,7 +195,8 @@ def tests_sharing_module_fixtures(tests_dir: Path = Path(__file__).parent) -> di
 def pytest_xdist_make_scheduler(config, log):
     """Load balancing test by test, except that the tests of a module that share a module-scoped
     fixture (a trained run, a prepared dataset, the SLURM checks' jobs) go to one worker, so the
-    fixture is built once; the module's other tests are balanced like the rest. (xdist's own ``loadgroup`` marks do not reach the scheduler under pytest 9.)"""
+    fixture is built once; the module's other tests are balanced like the rest. (xdist's own
+    ``loadgroup`` marks do not reach the scheduler under pytest 9.)"""
     from xdist.scheduler import LoadScopeScheduling
 
     sharing = tests_sharing_module_fixtures()
