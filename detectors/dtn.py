@@ -243,9 +243,7 @@ class DTN(SelfDistillationMixin, BaseDetector):
         features = self.projection(self.backbone(images)[-1])
         routing = {}
         if self.moe is not None:
-            features, _, moe_routing = self.moe(features)
-            if moe_routing is not None:
-                routing["moe"] = moe_routing
+            features, _, routing["moe"] = self.moe(features)
         if self.levt is not None:
             features = self.levt(features)
         return features, routing

@@ -116,7 +116,9 @@ class NoisyAttentionMoE(nn.Module):
     output ``F * A`` on the clean map. ``mode="vanilla"`` (Table 7's "vanilla MoE"): ``A`` = sum of the
     expert maps weighted by a softmax gate on the pooled map (the shared :class:`DenseRouter`), with no
     perturbation and no expert scaling (both are what DTN adds to a vanilla MoE).
-    ``forward`` returns ``(F * A, expert maps (B, N, H, W), routing or None)`` (routing for ``vanilla``).
+    ``forward`` returns ``(F * A, expert maps (B, N, H, W), routing)``: for ``vanilla`` the gate's, for
+    ``noisy_max`` which expert's map is the maximum at each position (``k = 1``, weight 1; positions
+    sample-major), i.e. where each expert decides ``A`` (routing statistics, expert-usage figures).
     """
 
     def __init__(
@@ -144,18 +146,27 @@ class NoisyAttentionMoE(nn.Module):
         self.expert_scaling = MultiAttentionScaling(num_experts, scaling_init_logit) if expert_scaling and not vanilla else None
         self.gate = DenseRouter(channels, num_experts, gate_input="external") if vanilla else None
 
-    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, RoutingInfo | None]:
+    def forward(self, features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, RoutingInfo]:
         # Independent perturbations per expert ("respectively", Eq. 10): the experts see different noise.
         maps = torch.cat([expert(self.perturbation(features)) for expert in self.experts], dim=1)
         if self.expert_scaling is not None:
             maps = self.expert_scaling(maps, group_dim=1)
-        routing = None
         if self.gate is not None:
             routing = self.gate(gate_feature=features.mean(dim=(2, 3)))
             attention = (maps * routing.weights.to(maps.dtype)[:, :, None, None]).sum(dim=1, keepdim=True)
         else:
-            attention = maps.max(dim=1, keepdim=True).values
+            attention, winner = maps.max(dim=1, keepdim=True)
+            routing = max_routing(winner.detach(), self.num_experts)
         return features * attention, maps, routing
+
+
+def max_routing(winner: torch.Tensor, num_experts: int) -> RoutingInfo:
+    """The experts whose maps are the maximum, ``winner`` ``(B, 1, H, W)``, as ``k = 1`` routing over the
+    ``B x H x W`` positions (sample-major), weight 1 each."""
+    indices = winner.permute(0, 2, 3, 1).reshape(-1, 1)
+    weights = torch.ones(indices.shape, dtype=torch.float32, device=indices.device)
+    probs = F.one_hot(indices[:, 0], num_experts).float()
+    return RoutingInfo(indices=indices, weights=weights, probs=probs, num_experts=num_experts)
 
 
 class ScaledMultiHeadSelfAttention(nn.Module):

@@ -55,7 +55,7 @@ from detectors.gmdf_parts import (
     second_order_contribution,
 )
 from detectors.meta_learning import inner_sgd_step, split_meta_batch
-from detectors.output import DetectorOutput
+from detectors.output import DetectorOutput, RoutingInfo
 from losses.domain_alignment import second_order_alignment_loss
 from losses.image_text_contrastive import image_text_logits
 from losses.masked_image_modeling import masked_pixel_loss, masked_token_loss
@@ -327,6 +327,20 @@ class GMDFNetwork(nn.Module):
         embedding = visual.ln_post(fused) @ visual.proj
         tokens = visual.ln_post(x[:, 1:]) if patch_mask is not None else None
         return embedding, tokens
+
+    def expert_routing(self) -> dict[str, RoutingInfo]:
+        """The expert shares of the last aggregated pass (evaluation: an unknown domain), per block with
+        experts, as routing over all N domain experts for the expert-usage figures; cleared once read."""
+        routing = {}
+        for index, block in enumerate(self.blocks):
+            shares = getattr(block, "last_expert_shares", None)
+            if shares is None:
+                continue
+            experts = shares.shape[1]
+            indices = torch.arange(experts, device=shares.device).expand(shares.shape[0], experts)
+            routing[f"visual_{index}"] = RoutingInfo(indices=indices, weights=shares, probs=shares, num_experts=experts)
+            block.last_expert_shares = None
+        return routing
 
     def _release_recordings(self) -> None:
         """Recorded activations hold on to the autograd graph; they are only needed inside one forward."""
@@ -709,7 +723,7 @@ class GMDFDetector(BaseDetector):
     def forward(self, images: torch.Tensor, batch: Mapping[str, torch.Tensor] | None = None) -> DetectorOutput:
         if batch is None:
             output = self.network(images, self.eval_mode)
-            return DetectorOutput(logits=output.logits, features=output.embedding)
+            return DetectorOutput(logits=output.logits, features=output.embedding, routing=self.network.expert_routing())
         domains = self.training_domains(batch)
         mode: ExpertMode = "domain" if self.components.meta_moe else "shared"
         output = self.network(images, mode, domains)

@@ -82,16 +82,20 @@ class DomainNorm(nn.Module):
         return normed * gamma.to(normed.dtype) + beta.to(normed.dtype)
 
 
-def aggregate_expert_views(views: torch.Tensor) -> torch.Tensor:
+def aggregate_expert_views(views: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Multi-Dataset Representation (Eq. 4-5): ``views`` ``(T, N, D)`` are the N experts' outputs for each
     of T tokens; ``Q = K = V = views``, ``softmax(Q K^T / sqrt(D)) V`` mixes them, and the mean over the N
     mixed views is the aggregated view ``(T, D)``. Parameter-free; all-zero views (zero-initialised
-    experts) aggregate to zero, N identical views to that view."""
+    experts) aggregate to zero, N identical views to that view.
+
+    Returns ``(aggregated view (T, D), expert shares (T, N))``: the aggregated view is exactly
+    ``sum_j share_j * view_j`` with ``share_j`` the attention paid to expert j averaged over the N queries
+    (each row sums to 1), what the expert-usage figures show for GM-DF."""
     if views.ndim != 3:
         raise ValueError(f"aggregate_expert_views: expected views (T, N, D), got shape {tuple(views.shape)}")
     scores = views @ views.transpose(1, 2) / math.sqrt(views.shape[-1])
-    mixed = scores.softmax(dim=-1) @ views
-    return mixed.mean(dim=1)
+    attention = scores.softmax(dim=-1)
+    return (attention @ views).mean(dim=1), attention.mean(dim=1)
 
 
 @dataclass
@@ -171,6 +175,8 @@ class GMDFBlock(nn.Module):
         self.record = False
         self.last_input: torch.Tensor | None = None
         self.last_ffn_output: torch.Tensor | None = None
+        # (B x tokens, num_domains) expert shares of the last aggregated pass (detached; figures only)
+        self.last_expert_shares: torch.Tensor | None = None
 
     def expert_delta(self, h: torch.Tensor, context: DomainContext) -> torch.Tensor:
         """``Delta F(h)`` for ``h`` ``(B, N, D)``: the sample's own expert, or the aggregated view of all."""
@@ -181,7 +187,8 @@ class GMDFBlock(nn.Module):
             routing = route(self.domain_router, h, domain_ids=context.domain_ids)
             delta = self.experts(tokens, routing)
         else:
-            delta = aggregate_expert_views(self.experts.forward_all(tokens))
+            delta, shares = aggregate_expert_views(self.experts.forward_all(tokens))
+            self.last_expert_shares = shares.detach()
         return delta.reshape(h.shape)
 
     def forward(self, x: torch.Tensor, context: DomainContext) -> torch.Tensor:

@@ -147,10 +147,14 @@ def test_noisy_moe_max_fusion_with_expert_scaling():
     features = torch.randn(2, 8, 5, 5)
     moe.eval()
     output, maps, routing = moe(features)
-    assert routing is None and maps.shape == (2, 3, 5, 5)
+    assert maps.shape == (2, 3, 5, 5)
     raw = torch.cat([expert(features) for expert in moe.experts], dim=1)
     torch.testing.assert_close(maps, raw * torch.sigmoid(moe.expert_scaling.logits).reshape(1, 3, 1, 1))
     torch.testing.assert_close(output, features * maps.max(dim=1, keepdim=True).values)
+    # routing: the expert whose map is the maximum, per position (sample-major), weight 1
+    assert routing.indices.shape == routing.weights.shape == (2 * 25, 1) and routing.num_experts == 3
+    assert torch.equal(routing.indices[:, 0], maps.argmax(dim=1).reshape(-1))
+    assert torch.equal(routing.weights, torch.ones(50, 1)) and torch.equal(routing.probs.argmax(dim=1), routing.indices[:, 0])
     torch.testing.assert_close(moe(features)[0], output)  # eval: no noise, deterministic
     moe.train()
     assert not torch.allclose(moe(features)[0], output)  # training: noisy experts

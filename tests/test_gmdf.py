@@ -75,13 +75,17 @@ def test_domain_norm_starts_as_the_layer_norm_and_is_modulated_per_sample():
 
 
 def test_expert_view_attention_matches_eq_4_5_and_its_limits():
-    assert torch.equal(aggregate_expert_views(torch.zeros(4, 3, 8)), torch.zeros(4, 8))
+    assert torch.equal(aggregate_expert_views(torch.zeros(4, 3, 8))[0], torch.zeros(4, 8))
     same = torch.randn(4, 1, 8).expand(4, 3, 8)
-    assert torch.allclose(aggregate_expert_views(same), same[:, 0], atol=1e-6)
+    assert torch.allclose(aggregate_expert_views(same)[0], same[:, 0], atol=1e-6)
     views = torch.randn(5, 3, 8)
     attention = torch.softmax(views @ views.transpose(1, 2) / math.sqrt(8), dim=-1)
-    assert torch.allclose(aggregate_expert_views(views), (attention @ views).mean(dim=1), atol=1e-6)
-    assert torch.allclose(aggregate_expert_views(views[:, [2, 0, 1]]), aggregate_expert_views(views), atol=1e-6)
+    aggregated, shares = aggregate_expert_views(views)
+    assert torch.allclose(aggregated, (attention @ views).mean(dim=1), atol=1e-6)
+    assert torch.allclose(aggregate_expert_views(views[:, [2, 0, 1]])[0], aggregated, atol=1e-6)
+    # the shares are the expert weights of the aggregated view, a distribution over the N experts per token
+    assert shares.shape == (5, 3) and torch.allclose(shares.sum(dim=1), torch.ones(5), atol=1e-6)
+    assert torch.allclose(torch.einsum("tn,tnd->td", shares, views), aggregated, atol=1e-6)
 
 
 def test_second_order_contribution_decomposes_the_class_token_attention_output():
@@ -248,6 +252,29 @@ def test_domain_experts_and_dnorm_make_domains_differ_once_trained():
     aggregated = detector.network(images, "aggregate").embedding
     assert not torch.allclose(as_domain_0, as_domain_1, atol=1e-4)
     assert not torch.allclose(aggregated, as_domain_0, atol=1e-4)
+
+
+def test_evaluation_reports_the_expert_shares_of_the_aggregated_view_as_routing():
+    """At evaluation (an unknown domain) every block with experts reports how much of the aggregated view
+    each domain expert gave, per token: the expert-usage figures' input (callbacks/plots.py)."""
+    from callbacks.plots import routing_shares
+
+    torch.manual_seed(0)
+    detector = tiny_gmdf().eval()
+    with torch.no_grad():
+        for name, parameter in detector.domain_parameters().items():
+            if "experts.w_out" in name:
+                parameter.normal_(std=0.2)
+        output = detector(torch.randn(2, 3, 64, 64))
+    expert_blocks = [i for i, block in enumerate(detector.network.blocks) if getattr(block, "experts", None) is not None]
+    assert expert_blocks and sorted(output.routing) == sorted(f"visual_{i}" for i in expert_blocks)
+    for info in output.routing.values():
+        assert info.num_experts == 3 and info.weights.shape == info.indices.shape == (2 * 65, 3)  # 64 patches + the class token
+        shares = routing_shares(info.indices, info.weights, info.num_experts, batch_size=2)
+        assert torch.allclose(shares.sum(dim=1), torch.ones(2, dtype=torch.float64))
+        assert not torch.allclose(shares, torch.full_like(shares, 1 / 3), atol=1e-4)  # trained experts differ
+    # read once: a training forward in domain mode reports none
+    assert all(block.last_expert_shares is None for block in detector.network.blocks if hasattr(block, "last_expert_shares"))
 
 
 def test_temperatures_and_sis_loss_follow_eq_10_11():

@@ -1,5 +1,5 @@
 """The run's figures: the drawing functions on known data, the routing shares behind the expert-usage
-heatmaps, Grad-CAM's layer choice on a CNN and a ViT, and (slow) an MoE run with every plot on."""
+heatmaps, Grad-CAM's layer choice on a CNN and a ViT, and (slow) every MoE method with every plot on."""
 
 from __future__ import annotations
 
@@ -125,13 +125,15 @@ def test_gradcam_layer_is_found_for_cnns_and_transformers():
 
 
 @pytest.mark.slow
-def test_moe_run_draws_every_plot(tmp_path, synthetic_root):
-    """DFMoE (routed experts) with t-SNE and Grad-CAM on: every figure is written and readable."""
+@pytest.mark.parametrize("experiment", ["dfmoe_ffpp", "dtn_ffpp", "gmdf_multidomain", "moa_ffpp", "suede_uniattack_p1"])
+def test_moe_run_draws_every_plot(experiment, tmp_path, synthetic_root):
+    """Every MoE method (CNNs and CLIP ViTs) with t-SNE and Grad-CAM on: every figure is written and readable.
+    (The default figures of all 14 experiments: tests/test_training.py's fast-dev-runs.)"""
     from engine.pipeline import run
 
     cfg = compose(
-        ["experiment=dfmoe_ffpp", "scale=demo", "+trainer.fast_dev_run=true", "plots.tsne=true", "plots.gradcam=true",
-         "plots.gradcam_faces=4"],
+        [f"experiment={experiment}", "scale=demo", "+trainer.fast_dev_run=true", "synthetic_pretraining.epochs=1",
+         "plots.tsne=true", "plots.gradcam=true", "plots.gradcam_faces=4"],
         tmp_path, synthetic_root,
     )
     run(cfg)

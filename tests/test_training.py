@@ -20,6 +20,7 @@ from evaluation.metrics import all_metrics
 from evaluation.results import load_results
 
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+MOE_DETECTORS = {"dfmoe", "dtn", "gmdf", "moa_clip", "suede"}
 
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
@@ -32,6 +33,14 @@ def test_every_experiment_fast_dev_runs(experiment, tmp_path, synthetic_root):
     results = load_results(tmp_path / "results.json")
     assert results["extra"]["complete_evaluation"] is False  # fast_dev_run scores one batch per set
     assert set(results["tests"]) == set(cfg.protocol.test)
+    # The default figures of every run; the expert-usage heatmaps for every mixture-of-experts method
+    # (GM-DF: the shares of its domain experts in the aggregated view).
+    figures = {p.name for p in (tmp_path / "plots").glob("*.png")}
+    expected = {"roc_det_frame.png", "roc_det_video.png", "scores_by_domain.png", "scores_by_type.png"}
+    method = cfg.detector._target_.split(".")[1]  # detectors.<module>.<class>
+    if method in MOE_DETECTORS:
+        expected |= {"expert_usage_by_domain.png", "expert_usage_by_type.png"}
+    assert figures == expected, (method, sorted(figures))
 
 
 def test_missing_data_directory_names_it(tmp_path):
