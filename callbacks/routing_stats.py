@@ -15,12 +15,28 @@ import torch
 
 
 class RoutingStatistics(L.Callback):
+    """The counts so far of the running epoch travel in checkpoints, so an epoch resumed in its middle
+    logs the same statistics as one run through."""
+
     def __init__(self, log_per_expert: bool = True):
         self.log_per_expert = log_per_expert
         self._counts: dict[str, torch.Tensor] = {}
+        self._epoch: int | None = None  # the epoch the counts belong to
+        self._restored_epoch: int | None = None
 
     def on_train_epoch_start(self, trainer, pl_module) -> None:
-        self._counts = {}
+        if self._restored_epoch is not None and self._restored_epoch == trainer.current_epoch:
+            self._restored_epoch = None  # resumed inside this epoch: keep its counts so far
+            return
+        self._restored_epoch = None
+        self._counts, self._epoch = {}, trainer.current_epoch
+
+    def state_dict(self) -> dict:
+        return {"epoch": self._epoch, "counts": {layer: counts.clone() for layer, counts in self._counts.items()}}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._epoch = self._restored_epoch = state_dict.get("epoch")
+        self._counts = {layer: counts.double() for layer, counts in state_dict.get("counts", {}).items()}
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         for layer, info in (getattr(pl_module, "last_routing", None) or {}).items():
