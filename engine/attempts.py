@@ -94,6 +94,21 @@ class Attempts:
         }
 
 
+def own_wandb_service() -> None:
+    """Make this process start its own W&B service instead of joining one it inherited.
+
+    wandb puts its service's address in ``WANDB_SERVICE`` (``3-<pid of the process that started it>-...``)
+    and child processes join that service. When an attempt of a run is killed (SIGKILL, OOM) its
+    stream stays open in the shared service, and the next attempt, continuing the same run id, is
+    refused: ``run ID <id> is in use``. A token whose pid is not this process's is dropped here (with a
+    log line); a service this process started itself (several runs in one process) is kept."""
+    token = os.environ.get("WANDB_SERVICE", "")
+    parts = token.split("-", 2)
+    if token and not (len(parts) == 3 and parts[1] == str(os.getpid())):
+        log.info("W&B: not joining the W&B service inherited from process %s (WANDB_SERVICE); this run starts its own", parts[1] if len(parts) == 3 else "?")
+        os.environ.pop("WANDB_SERVICE")
+
+
 def wandb_run_id(run_dir: str | os.PathLike) -> str:
     """The W&B run id of this run directory, created on the first attempt and read by later ones."""
     path = Path(run_dir) / WANDB_ID_FILE

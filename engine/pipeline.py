@@ -24,7 +24,7 @@ from callbacks.timings import PhaseClock, PhaseTimings
 from common.choices import check_choice
 from detectors.guards import GuardSettings
 from engine import preflight
-from engine.attempts import Attempts, wandb_run_id
+from engine.attempts import Attempts, own_wandb_service, wandb_run_id
 from engine.checkpoint_io import AtomicCheckpointIO
 from engine.compilation import maybe_compile
 from engine.console import print_config_tree, print_results_table, single_lightning_log
@@ -41,6 +41,7 @@ log = logging.getLogger(__name__)
 def _logger(config: DictConfig, output_dir: Path) -> Logger:
     # W&B: one run per run directory; a resumed attempt (requeue) continues it (engine/attempts.py).
     if str(config.get("_target_", "")).endswith("WandbLogger") and "id" not in config and _is_rank_zero():
+        own_wandb_service()
         return instantiate(config, id=wandb_run_id(output_dir), resume="allow")
     return instantiate(config)
 

@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 # Run-directory files attached to the W&B run (globs relative to the run directory).
-ATTACHED = ("results.json", "robustness.json", "predictions/*.csv", "robustness/*.png",
+ATTACHED = ("results.json", "robustness.json", "predictions/*.csv",
             "plots/**/*", ".hydra/*.yaml")
 # W&B summary: best value over epochs instead of the last one.
 SUMMARY_MAX = ("val/auc", "val/ap", "val/video_auc", "val/video_ap")

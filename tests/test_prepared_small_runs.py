@@ -70,7 +70,8 @@ def test_small_run_command_as_documented(tmp_path):
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    results = sorted(tmp_path.glob("logs/**/results.json"))
-    assert len(results) == 1
+    # the run's results.json (a copy is attached to its offline W&B run, under wandb/)
+    results = sorted(p for p in tmp_path.glob("logs/**/results.json") if "wandb" not in p.relative_to(tmp_path).parts)
+    assert len(results) == 1, results
     tests = load_results(results[0])["tests"]
     assert {"ffpp", "ffpp_df", "ffpp_nt"} <= set(tests)

@@ -179,8 +179,42 @@ def test_preempted_job_is_never_recorded_as_failed(tmp_path):
 
 # --------------------------------------------------------------------------- through run.py (slow)
 
-def run_py(run_dir: Path, synthetic_root: Path, overrides: list[str], logger: str = "csv") -> subprocess.CompletedProcess:
+def test_a_run_starts_its_own_wandb_service_rather_than_an_inherited_one(monkeypatch):
+    """A killed attempt's stream stays open in a W&B service its parent started, and the resumed attempt
+    (same run id) would be refused there: 'run ID <id> is in use'. The slow run.py test below has it
+    happen; here the rule: a token of another process is dropped, this process's own is kept."""
+    from engine.attempts import own_wandb_service
+
+    monkeypatch.setenv("WANDB_SERVICE", f"3-{os.getppid()}-unix-/tmp/wandb-x/socket")
+    own_wandb_service()
+    assert "WANDB_SERVICE" not in os.environ
+    mine = f"3-{os.getpid()}-unix-/tmp/wandb-y/socket"
+    monkeypatch.setenv("WANDB_SERVICE", mine)
+    own_wandb_service()
+    assert os.environ["WANDB_SERVICE"] == mine
+
+
+@pytest.fixture
+def inherited_wandb_service():
+    """A W&B service started by this (the parent) process, as a driver script that uses W&B and then runs
+    run.py has one: the children inherit its address (WANDB_SERVICE)."""
+    import wandb
+
+    before = os.environ.get("WANDB_SERVICE")
+    wandb.setup()
+    token = os.environ["WANDB_SERVICE"]
+    yield token
+    if before is None:
+        os.environ.pop("WANDB_SERVICE", None)
+    else:
+        os.environ["WANDB_SERVICE"] = before
+
+
+def run_py(run_dir: Path, synthetic_root: Path, overrides: list[str], logger: str = "csv",
+           wandb_service: str | None = None) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    if wandb_service:
+        env["WANDB_SERVICE"] = wandb_service
     args = [sys.executable, "run.py", *overrides, f"logger={logger}", f"data.synthetic.root={synthetic_root}",
             "data.synthetic.progress=false", f"paths.log_dir={run_dir.parent}", f"hydra.run.dir={run_dir}"]
     return subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=1200)
@@ -188,20 +222,23 @@ def run_py(run_dir: Path, synthetic_root: Path, overrides: list[str], logger: st
 
 @pytest.mark.slow
 @pytest.mark.parametrize("experiment", ["baseline_multidomain", "dtn_ffpp"])
-def test_sigkill_and_sigterm_resumes_are_exact_through_run_py(experiment, tmp_path, synthetic_root):
+def test_sigkill_and_sigterm_resumes_are_exact_through_run_py(experiment, tmp_path, synthetic_root, inherited_wandb_service):
     """run.py as a user runs it; DTN routes with Gaussian noise (its MoE perturbation), so its
     training draws from the generators every step. Epochs of 5 batches, 3 epochs; SIGKILL in epoch 2
-    (resume from the end of epoch 1), SIGTERM in the middle of epoch 1 (resume from that batch)."""
+    (resume from the end of epoch 1), SIGTERM in the middle of epoch 1 (resume from that batch).
+    Every run.py inherits a W&B service of this process (WANDB_SERVICE): the SIGKILLed attempt's stream
+    stays open there, and the resumed attempt must still continue the W&B run."""
     overrides = [f"experiment={experiment}", "scale=demo", "trainer.max_epochs=3", "+trainer.limit_train_batches=5"]
-    done = run_py(tmp_path / "reference", synthetic_root, overrides, logger="default")
+    done = run_py(tmp_path / "reference", synthetic_root, overrides, logger="default", wandb_service=inherited_wandb_service)
     assert done.returncode == 0, done.stderr[-3000:]
     for sig, epoch, batch in (("SIGKILL", 2, 1), ("SIGTERM", 1, 2)):
         run_dir = tmp_path / sig
-        killed = run_py(run_dir, synthetic_root, [*overrides, interrupt(epoch, batch, sig)], logger="default")
+        killed = run_py(run_dir, synthetic_root, [*overrides, interrupt(epoch, batch, sig)], logger="default",
+                        wandb_service=inherited_wandb_service)
         assert killed.returncode == (-9 if sig == "SIGKILL" else 143), killed.stderr[-3000:]
         if sig == "SIGTERM":
             assert "stopped on SIGTERM" in killed.stderr + killed.stdout
-        resumed = run_py(run_dir, synthetic_root, overrides, logger="default")
+        resumed = run_py(run_dir, synthetic_root, overrides, logger="default", wandb_service=inherited_wandb_service)
         assert resumed.returncode == 0, resumed.stderr[-3000:]
         assert_identical(tmp_path / "reference", run_dir)
         attempts = json.loads((run_dir / "attempts.json").read_text())["attempts"]

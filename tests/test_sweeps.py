@@ -554,4 +554,4 @@ def test_demo_sweep_end_to_end_with_submitit_wandb_and_robustness(tmp_path, caps
     report = json.loads((sweep_dir / "0" / "robustness.json").read_text())
     assert set(report["metrics"]["wilddeepfake"]["jpeg"]) == {"0", "1", "5"}
     assert report["checkpoint"].endswith(".ckpt")
-    assert (sweep_dir / "0" / "robustness" / "wilddeepfake_frame_auc.png").is_file()
+    assert (sweep_dir / "0" / "plots" / "robustness" / "wilddeepfake_frame_auc.png").is_file()
