@@ -24,7 +24,8 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -34,6 +35,7 @@ import pandas as pd
 from PIL import Image
 
 from common.choices import check_choice
+from common.cpus import cpu_budget
 from datamodules import synthetic_artifacts as art
 from datamodules.records import SPLITS, validate_records
 from datamodules.synthetic_faces import (
@@ -58,6 +60,7 @@ log = logging.getLogger(__name__)
 
 # Bump whenever drawing, artifacts or the domain table change: old caches are then ignored.
 GENERATOR_VERSION = 5
+VIDEOS_PER_TASK = 4  # videos a worker process draws per task (the progress bar moves per task)
 INDEX_NAME = "index.csv"
 SPEC_NAME = "spec.json"
 # Pixel sizes (feathering, blur) below are tuned at this image size and scale with it.
@@ -610,31 +613,66 @@ def _record(plan: VideoPlan, frame_index: int) -> dict:
     }
 
 
-def _iterate(plans: list[VideoPlan], progress: bool) -> Iterator[VideoPlan]:
-    if not progress:
-        yield from plans
-        return
-    from rich.progress import track
-
-    yield from track(plans, description=f"synthetic data: {len(plans)} videos", transient=True)
-
-
-def generate_synthetic(out_dir: Path, seed: int, spec: SyntheticSpec, progress: bool = True) -> pd.DataFrame:
-    """Draw the whole dataset into ``out_dir`` (which must not exist) and write its index.
-
-    Prefer :func:`ensure_synthetic`, which adds caching, locking and the atomic rename.
-    """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=False)
-    started = time.perf_counter()
+def _draw_videos(out_dir: Path, plans: list[VideoPlan], seed: int, spec: SyntheticSpec) -> list[dict]:
+    """Render ``plans`` and save their frames under ``out_dir``; their records. A pure function of its
+    arguments, so worker processes draw the same files as one process would."""
     rows = []
-    for plan in _iterate(plan_videos(seed, spec), progress):
+    for plan in plans:
         folder = out_dir / "images" / plan.folder
         folder.mkdir(parents=True, exist_ok=True)
         for index, pixels in enumerate(render_video(plan, seed, spec)):
             record = _record(plan, index)
             Image.fromarray(pixels, "RGB").save(out_dir / record["path"], format="PNG")
             rows.append(record)
+    return rows
+
+
+@contextmanager
+def _progress(videos: int, shown: bool) -> Iterator[Callable[[int], None]]:
+    """``advance(n)``: n more videos drawn (a transient rich bar when ``shown``)."""
+    if not shown:
+        yield lambda n: None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"synthetic data: {videos} videos", total=videos)
+        yield lambda n: bar.advance(task, n)
+
+
+def generate_synthetic(
+    out_dir: Path, seed: int, spec: SyntheticSpec, progress: bool = True, workers: int | None = None
+) -> pd.DataFrame:
+    """Draw the whole dataset into ``out_dir`` (which must not exist) and write its index.
+
+    ``workers``: processes drawing videos side by side (None: the CPUs this process may use,
+    :func:`common.cpus.cpu_budget`; 1: in this process). The files and the index are the same for
+    any number. Prefer :func:`ensure_synthetic`, which adds caching, locking and the atomic rename.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=False)
+    started = time.perf_counter()
+    plans = plan_videos(seed, spec)
+    chunks = [plans[i : i + VIDEOS_PER_TASK] for i in range(0, len(plans), VIDEOS_PER_TASK)]
+    workers = min(cpu_budget().cpus if workers is None else workers, len(chunks))
+    if workers < 1:
+        raise ValueError(f"generate_synthetic: workers={workers}: expected at least 1")
+    with _progress(len(plans), progress) as advance:
+        if workers == 1:
+            parts = []
+            for chunk in chunks:
+                parts.append(_draw_videos(out_dir, chunk, seed, spec))
+                advance(len(chunk))
+        else:
+            # The platform's default start method, as torch's DataLoader workers use it (fork on Linux:
+            # no re-import of the main module; the workers only use numpy and PIL).
+            with ProcessPoolExecutor(workers) as pool:
+                futures = {pool.submit(_draw_videos, out_dir, chunk, seed, spec): len(chunk) for chunk in chunks}
+                for future in as_completed(futures):
+                    future.result()  # a worker's error stops the generation here
+                    advance(futures[future])
+                parts = [future.result() for future in futures]  # in plan order
+    rows = [row for part in parts for row in part]
     records = validate_records(pd.DataFrame(rows), f"synthetic generator (seed {seed}, {out_dir})")
     records.to_csv(out_dir / INDEX_NAME, index=False)
     (out_dir / SPEC_NAME).write_text(
@@ -675,8 +713,11 @@ def load_synthetic_index(directory: Path) -> pd.DataFrame:
     return validate_records(frame, str(index))
 
 
-def ensure_synthetic(root: Path, seed: int = 0, spec: SyntheticSpec | None = None, progress: bool = True) -> pd.DataFrame:
-    """Records of the synthetic dataset for (seed, spec), generating it on first use.
+def ensure_synthetic(
+    root: Path, seed: int = 0, spec: SyntheticSpec | None = None, progress: bool = True, workers: int | None = None
+) -> pd.DataFrame:
+    """Records of the synthetic dataset for (seed, spec), generating it on first use (``workers``: see
+    :func:`generate_synthetic`).
 
     Images live under :func:`synthetic_dir` ``(root, seed, spec)``; record paths are relative to
     it. Safe to call from several processes at once: one generates, the others wait and read.
@@ -694,7 +735,7 @@ def ensure_synthetic(root: Path, seed: int = 0, spec: SyntheticSpec | None = Non
             shutil.rmtree(stale, ignore_errors=True)
         temporary = target.parent / f".{target.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
-            generate_synthetic(temporary, seed, spec, progress)
+            generate_synthetic(temporary, seed, spec, progress, workers)
             try:
                 os.rename(temporary, target)  # atomic: a half-written cache never has the final name
             except OSError:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.threads import cpu_budget  # noqa: E402  (no torch import: threads are set before torch loads)
+from common.cpus import cpu_budget  # noqa: E402  (no torch import: threads are set before torch loads)
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP: no spinning threads (engine/threads.py)
 # pytest-xdist (``-n auto`` in pyproject's addopts) runs one worker per CPU this process may use

@@ -166,6 +166,17 @@ def test_same_seed_gives_identical_bytes_and_another_seed_differs(tmp_path):
     assert changed == len(pngs), f"only {changed}/{len(pngs)} images change with the seed"
 
 
+def test_worker_processes_draw_the_same_files_and_index_as_one_process(tmp_path):
+    """generate_synthetic draws videos in worker processes (as many as the CPUs the process may use):
+    the same bytes and the same index, in plan order, as one process."""
+    one = synthetic.generate_synthetic(tmp_path / "one", 0, TWO_DOMAINS, progress=False, workers=1)
+    three = synthetic.generate_synthetic(tmp_path / "three", 0, TWO_DOMAINS, progress=False, workers=3)
+    pd.testing.assert_frame_equal(one, three)
+    assert _file_hashes(tmp_path / "one") == _file_hashes(tmp_path / "three") and len(_file_hashes(tmp_path / "one")) > 20
+    with pytest.raises(ValueError, match="workers=0"):
+        synthetic.generate_synthetic(tmp_path / "none", 0, TWO_DOMAINS, progress=False, workers=0)
+
+
 def _file_hashes_after(root: Path, seed: int) -> dict[str, str]:
     ensure_synthetic(root, seed=seed, spec=TWO_DOMAINS, progress=False)
     return _file_hashes(synthetic_dir(root, seed, TWO_DOMAINS))

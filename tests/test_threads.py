@@ -1,4 +1,5 @@
-"""engine/threads.py: the CPU budget from affinity, SLURM and cgroup quotas (faked), and the thread plan."""
+"""common/cpus.py: the CPU budget from affinity, SLURM and cgroup quotas (faked); engine/threads.py: the
+thread plan."""
 
 from __future__ import annotations
 
@@ -7,8 +8,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from common import cpus
+from common.cpus import CpuBudget, cgroup_cpus, cpu_budget, slurm_cpus
 from engine import threads
-from engine.threads import CpuBudget, cgroup_cpus, cpu_budget, data_workers, plan_threads, slurm_cpus
+from engine.threads import data_workers, plan_threads
 
 
 def _write(path: Path, text: str) -> None:
@@ -64,7 +67,7 @@ def test_slurm_cpus_parsing():
 
 
 def test_budget_is_the_smallest_limit_never_the_core_count_when_a_limit_is_known(monkeypatch):
-    monkeypatch.setattr(threads.os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(cpus.os, "cpu_count", lambda: 64)
     budget = cpu_budget({"SLURM_CPUS_PER_TASK": "8"}, affinity=64, cgroup=None)
     assert budget.cpus == 8 and budget.limits == {"affinity": 64, "slurm": 8}
     assert cpu_budget({}, affinity=16, cgroup=2.5).cpus == 2  # a fractional quota rounds down
@@ -75,7 +78,7 @@ def test_budget_is_the_smallest_limit_never_the_core_count_when_a_limit_is_known
 
 def test_budget_of_this_process_matches_its_affinity():
     budget = cpu_budget()
-    assert 1 <= budget.cpus <= len(threads.os.sched_getaffinity(0))
+    assert 1 <= budget.cpus <= len(cpus.os.sched_getaffinity(0))
 
 
 def test_plan_auto_and_overrides():
