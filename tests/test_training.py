@@ -75,7 +75,9 @@ def test_baseline_learns_the_embedded_data(tmp_path, synthetic_root):
 
 
 def test_results_files_agree(tmp_path, synthetic_root):
-    cfg = compose(["experiment=baseline_multidomain", "scale=demo", "trainer.max_epochs=2"], tmp_path, synthetic_root)
+    # two short epochs: a choice on validation between two checkpoints, every test set scored in full
+    cfg = compose(["experiment=baseline_multidomain", "scale=demo", "trainer.max_epochs=2", "+trainer.limit_train_batches=3"],
+                  tmp_path, synthetic_root)
     objective = run(cfg)
     results = load_results(tmp_path / "results.json")
     tests = results["tests"]
@@ -98,11 +100,12 @@ def test_results_files_agree(tmp_path, synthetic_root):
 
 
 def test_auto_resume_from_last_checkpoint(tmp_path, synthetic_root):
-    run(compose(["experiment=baseline_multidomain", "scale=demo", "trainer.max_epochs=1"], tmp_path, synthetic_root))
+    short = ["experiment=baseline_multidomain", "scale=demo", "+trainer.limit_train_batches=5"]  # = log_every_n_steps at demo scale
+    run(compose([*short, "trainer.max_epochs=1"], tmp_path, synthetic_root))
     last = tmp_path / "checkpoints" / "last.ckpt"
     assert last.is_file()
     first_mtime = last.stat().st_mtime_ns
-    run(compose(["experiment=baseline_multidomain", "scale=demo", "trainer.max_epochs=2"], tmp_path, synthetic_root))
+    run(compose([*short, "trainer.max_epochs=2"], tmp_path, synthetic_root))
     metrics = pd.read_csv(tmp_path / "csv" / "metrics.csv")  # appended across attempts
     trained = metrics[metrics["train/loss"].notna()]
     assert set(trained.loc[trained["attempt"] == 2, "epoch"].astype(int)) == {1}  # resumed after epoch 0
