@@ -54,10 +54,9 @@ def test_an_epoch_resumed_in_its_middle_logs_what_one_run_through_logs():
             callback.on_train_batch_end(None, module, None, None, index)
         return module
 
-    whole = run_through(RoutingStatistics(), epoch=2)
-    whole_callback = RoutingStatistics()
-    run_through(whole_callback, epoch=2)
-    whole_callback.on_train_epoch_end(None, whole)
+    uninterrupted = RoutingStatistics()
+    whole = run_through(uninterrupted, epoch=2)
+    uninterrupted.on_train_epoch_end(None, whole)
     interrupted = RoutingStatistics()
     run_through(interrupted, epoch=2, stop=2)  # preempted after 2 of 3 batches
     state = interrupted.state_dict()
