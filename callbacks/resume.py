@@ -101,7 +101,9 @@ class ResumeCheckpoints(Checkpoint):
 
     # -- checkpoints ---------------------------------------------------------------------------
     def _save(self, trainer: L.Trainer, why: str) -> None:
-        trainer.save_checkpoint(str(self.last_path))
+        # The full training state (optimiser, schedulers, loops, callbacks) that a resume needs; saying it
+        # keeps Lightning from logging a "defaulting" line. Loading stays weights_only=True.
+        trainer.save_checkpoint(str(self.last_path), weights_only=False)
         log.info("saved %s (%s, epoch %d, global step %d)", self.last_path, why, trainer.current_epoch, trainer.global_step)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

@@ -22,6 +22,9 @@ The ops and what they reproduce (Albumentations names of the public recipes in b
   default, reflect-101) or ``constant`` (black).
 - ``shift_scale_rotate`` (ShiftScaleRotate): shift +-``shift`` of the side, scale 1 +- ``scale``,
   angle +-``degrees``, black border.
+- ``pad_crop`` (PadIfNeeded + RandomCrop; torchvision's RandomCrop with ``padding``): pad ``padding``
+  pixels on each side (``border: reflect`` or ``constant``) and cut the original size back out at a
+  random offset: a whole-pixel shift of up to +-``padding``, no resampling (nothing is blurred).
 - ``gaussian_blur`` (GaussianBlur): odd kernel uniform in ``kernel`` = [min, max]; sigma from the
   kernel as OpenCV does (0.3 * ((k - 1) * 0.5 - 1) + 0.8).
 - ``gauss_noise`` (GaussNoise): per pixel and channel, variance uniform in ``var`` (pixel units).
@@ -152,6 +155,22 @@ class ShiftScaleRotate(RandomOp):
         return _warp(image, angle, scale, shift, cv2.BORDER_CONSTANT)
 
 
+class PadCrop(RandomOp):
+    def __init__(self, p: float, padding: int = 4, border: str = "reflect"):
+        super().__init__(p)
+        check_choice("augment.pad_crop: border", border, BORDERS, error=AugmentConfigError)
+        if int(padding) != padding or padding < 1:
+            raise AugmentConfigError(f"augment.pad_crop: padding must be a whole number of pixels >= 1, got {padding}")
+        self.padding, self.border = int(padding), BORDERS[border]
+
+    def apply(self, image: torch.Tensor) -> torch.Tensor:
+        height, width = image.shape[-2:]
+        pad = self.padding
+        padded = cv2.copyMakeBorder(_hwc(image), pad, pad, pad, pad, self.border)
+        top, left = (int(v) for v in torch.randint(0, 2 * pad + 1, (2,)))
+        return _chw(np.ascontiguousarray(padded[top : top + height, left : left + width]))
+
+
 class GaussianBlur(RandomOp):
     def __init__(self, p: float, kernel: tuple[int, int] | list[int] = (3, 7)):
         super().__init__(p)
@@ -252,6 +271,7 @@ OPS: dict[str, Callable[..., RandomOp]] = {
     "hflip": lambda p: Wrapped(p, v2.RandomHorizontalFlip(p=1.0)),
     "rotate": Rotate,
     "shift_scale_rotate": ShiftScaleRotate,
+    "pad_crop": PadCrop,
     "gaussian_blur": GaussianBlur,
     "gauss_noise": GaussNoise,
     "brightness_contrast": BrightnessContrast,

@@ -83,6 +83,7 @@ class DFMoE(BaseDetector):
         entropy_divide_by_num_experts: bool = True,
         consistency_reduction: str = "sum",
         part_normalization: str = "pretrained",
+        output_stride: int | None = None,
         **base_kwargs,
     ) -> None:
         super().__init__(**base_kwargs)
@@ -104,7 +105,7 @@ class DFMoE(BaseDetector):
         self.augmentation_target = augmentation_target
         self.gate = MultiScaleGate(
             gate_backbone, pretrained, size, gate_out_indices, gate_frozen_scales, gate_scale_dim, self.normalization,
-            part_normalization,
+            part_normalization, output_stride,
         )
         self.router = TopKRouter(
             self.gate.output_dim, num_experts, top_k, noisy_gating=noisy_gating, gate_input="external", hidden_dim=gate_hidden_dim
@@ -113,7 +114,7 @@ class DFMoE(BaseDetector):
         if len(expert_weights) < num_experts:
             raise ValueError(f"DFMoE: expert_pretrained lists {len(expert_weights)} values for {num_experts} experts")
         self.experts = nn.ModuleList(
-            ProjectedExpert(name, weights, size, feature_dim, self.normalization, part_normalization)
+            ProjectedExpert(name, weights, size, feature_dim, self.normalization, part_normalization, output_stride)
             for name, weights in zip(expert_pool[:num_experts], expert_weights)
         )
         sizes = [

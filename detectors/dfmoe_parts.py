@@ -84,6 +84,7 @@ backbone's weights were trained with (``part_normalization``). The layers produc
         scale_dim: int = 128,
         input_normalization: str = "imagenet",
         part_normalization: str = "pretrained",
+        output_stride: int | None = None,
     ) -> None:
         super().__init__()
         out_indices = tuple(int(i) for i in out_indices)
@@ -91,7 +92,10 @@ backbone's weights were trained with (``part_normalization``). The layers produc
             raise ValueError(
                 f"MultiScaleGate: frozen_scales={frozen_scales} must be in [0, {len(out_indices)}] (number of gate scales)"
             )
-        self.backbone = create_timm_backbone(backbone, pretrained=pretrained, size=size, features_only=True, out_indices=out_indices)
+        self.backbone = create_timm_backbone(
+            backbone, pretrained=pretrained, size=size, features_only=True, out_indices=out_indices,
+            output_stride=output_stride,
+        )
         self.renormalize = part_renormalization(self.backbone, input_statistics(input_normalization), part_normalization)
         channels = self.backbone.feature_info.channels()
         self.scale_mlps = nn.ModuleList(nn.Sequential(nn.Linear(c, scale_dim), nn.GELU()) for c in channels)
@@ -132,10 +136,13 @@ class ProjectedExpert(nn.Module):
         feature_dim: int = 512,
         input_normalization: str = "imagenet",
         part_normalization: str = "pretrained",
+        output_stride: int | None = None,
     ) -> None:
         super().__init__()
         self.name = backbone
-        self.backbone = create_timm_backbone(backbone, pretrained=pretrained, size=size, num_classes=0)
+        self.backbone = create_timm_backbone(
+            backbone, pretrained=pretrained, size=size, num_classes=0, output_stride=output_stride
+        )
         self.renormalize = part_renormalization(self.backbone, input_statistics(input_normalization), part_normalization)
         self.hidden_dim = int(self.backbone.num_features)
         self.projection = nn.Linear(self.hidden_dim, feature_dim)

@@ -58,6 +58,7 @@ def test_every_set_builds_and_keeps_uint8_images(name):
         ("rotate", {"degrees": 30}),
         ("rotate", {"degrees": 30, "border": "constant"}),
         ("shift_scale_rotate", {}),
+        ("pad_crop", {"padding": 6}),
         ("gaussian_blur", {"kernel": [5, 7]}),
         ("gauss_noise", {}),
         ("brightness_contrast", {"brightness": 0.3, "contrast": 0.3}),
@@ -89,6 +90,17 @@ def test_op_semantics():
     diff = bright(image).int() - image.int()
     inside = (image > 30) & (image < 225)
     assert diff[inside].unique().numel() == 1 and 0 < abs(int(diff[inside][0])) <= 26
+    # pad_crop: a whole-pixel shift of the reflect-padded image, same size, every offset in +-padding
+    (crop,) = build_augment({"pad_crop": {"p": 1.0, "padding": 2}})
+    padded = torch.nn.functional.pad(image[None].float(), (2, 2, 2, 2), mode="reflect")[0].to(torch.uint8)
+    windows = {(top, left): padded[:, top : top + 48, left : left + 48] for top in range(5) for left in range(5)}
+    torch.manual_seed(0)
+    seen = set()
+    for _ in range(200):
+        out = crop(image)
+        assert out.shape == image.shape
+        seen |= {offset for offset, window in windows.items() if torch.equal(out, window)}
+    assert seen == set(windows)
     # the probability is the share of images an op touches
     (half,) = build_augment({"hflip": 0.3})
     torch.manual_seed(0)
@@ -141,12 +153,15 @@ def test_bad_sets_are_refused_by_name():
         build_augment({"hflip": 1.5})
     with pytest.raises(AugmentConfigError, match=r"odd"):
         build_augment({"gaussian_blur": {"p": 1, "kernel": [4, 6]}})
+    with pytest.raises(AugmentConfigError, match=r"pad_crop: padding must be a whole number of pixels >= 1, got 0"):
+        build_augment({"pad_crop": {"p": 1, "padding": 0}})
 
 
-def _documented_experiment_sets() -> dict[str, str]:
+def _documented_experiment_sets() -> dict[str, tuple[str, str]]:
+    """experiment -> (paper set, scale=demo set), as the table of docs/AUGMENTATION.md lists them."""
     text = (REPO / "docs" / "AUGMENTATION.md").read_text()
     section = text.split("## Which set each experiment uses", 1)[1].split("\n## ", 1)[0]
-    return {m[0]: m[1] for m in re.findall(r"^\| `(\w+)` \| `(\w+)` \|", section, flags=re.M)}
+    return {m[0]: (m[1], m[2]) for m in re.findall(r"^\| `(\w+)` \| `(\w+)` \| `(\w+)` \|", section, flags=re.M)}
 
 
 def test_each_experiment_uses_the_documented_set(tmp_path):
@@ -154,11 +169,13 @@ def test_each_experiment_uses_the_documented_set(tmp_path):
     experiments = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
     assert sorted(documented) == experiments
     for experiment in experiments:
-        cfg = compose([f"experiment={experiment}"], tmp_path)
-        assert cfg.data.augment.name == documented[experiment], experiment
-        # scale=demo trains with flip unless the command line names a set
-        assert compose([f"experiment={experiment}", "scale=demo"], tmp_path).data.augment.name == "flip"
+        paper, demo = documented[experiment]
+        assert compose([f"experiment={experiment}"], tmp_path).data.augment.name == paper, experiment
+        # scale=demo trains with the experiment's demo set unless the command line names a set
+        assert compose([f"experiment={experiment}", "scale=demo"], tmp_path).data.augment.name == demo, experiment
+    assert {demo for _, demo in documented.values()} == {"flip", "flip_crop"}
     assert compose(["experiment=dtn_ffpp", "scale=demo", "augment=dtn"], tmp_path).data.augment.name == "dtn"
+    assert compose(["scale=demo"], tmp_path).data.augment.name == "flip"  # no experiment: the default demo set
 
 
 @pytest.mark.slow

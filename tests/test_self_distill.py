@@ -174,16 +174,15 @@ def test_chain_config_checks(tmp_path):
     assert gen_cfg.callbacks.model_checkpoint.dirpath == str(tmp_path / "gen2" / "checkpoints")
 
 
-# Measured on the 2-core CPU machine (synthetic generator version 5, the settings below): best validation
-# frame AUC 0.761 for the teacher (seed 0) and 0.600 for student 1 (seed 1; FF++ test 0.804 / 0.576). At
-# demo scale the seed moves the AUC by more than distillation does, so the student's bar is "clearly above
-# chance" (a KD term that pulled it the wrong way would break it). Re-measure when the data changes.
-DEMO_TEACHER_VAL_AUC = 0.6
-DEMO_STUDENT_VAL_AUC = 0.52
-DEMO_OVERRIDES = [
-    "experiment=dtn_self_distill", "scale=demo", "self_distill.generations=1", "protocol=multidomain_leave_wdf",
-    "detector.optimizer.lr=1e-3", "trainer.max_epochs=6",
-]
+# The demo recipe as a user types it, cut to teacher + one student (the full chain of experiment=dtn_self_distill
+# scale=demo runs generations 0..3). Measured on the idle 2-core machine, seed 0 (synthetic generator
+# version 5): FF++ test (in-domain) frame AUC 0.931 (teacher) and 0.920 (student 1), validation 0.938 / 0.902.
+# Over 3 seeds and the whole chain: docs/CNN_METHODS.md, "Demo scale". The bars leave room for platform noise
+# and still catch a KD term that pulls the student the wrong way or a label flip.
+DEMO_TEACHER_FFPP_AUC = 0.88
+DEMO_STUDENT_FFPP_AUC = 0.87
+DEMO_VAL_AUC = 0.85
+DEMO_OVERRIDES = ["experiment=dtn_self_distill", "scale=demo", "self_distill.generations=1"]
 
 
 @pytest.mark.slow
@@ -208,5 +207,7 @@ def test_chain_at_demo_scale_trains_a_teacher_and_a_distilled_student(tmp_path, 
     run_self_distillation(cfg)  # finished generations are reused: nothing retrains, the teacher file is intact
     assert hashlib.sha256(checkpoints[0].read_bytes()).hexdigest() == digest
     val_aucs = [e["validation"]["frame"]["auc"] for e in entries]
-    print("validation", val_aucs, "ffpp", [e["tests"]["ffpp"]["frame"]["auc"] for e in entries])
-    assert val_aucs[0] >= DEMO_TEACHER_VAL_AUC and val_aucs[1] >= DEMO_STUDENT_VAL_AUC, val_aucs
+    ffpp_aucs = [e["tests"]["ffpp"]["frame"]["auc"] for e in entries]
+    print("validation", val_aucs, "ffpp", ffpp_aucs)
+    assert min(val_aucs) >= DEMO_VAL_AUC, val_aucs
+    assert ffpp_aucs[0] >= DEMO_TEACHER_FFPP_AUC and ffpp_aucs[1] >= DEMO_STUDENT_FFPP_AUC, ffpp_aucs

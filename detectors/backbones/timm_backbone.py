@@ -41,11 +41,16 @@ def create_timm_backbone(
     pretrained: object = None,
     size: str = "paper",
     num_classes: int = 0,
+    output_stride: int | None = None,
     **kwargs,
 ) -> nn.Module:
     """A timm model with pretrained none / tag / local file, as a feature extractor by default
-    (``num_classes=0`` keeps the pooled features; ``features_only`` etc. pass through ``kwargs``)."""
+    (``num_classes=0`` keeps the pooled features; ``features_only`` etc. pass through ``kwargs``).
+    ``output_stride`` (8 or 16) dilates the last stages instead of striding them (timm's option for
+    ResNet, EfficientNet, ByobNet, ...; the weights do not change); ``None`` keeps the model's own 32."""
     check_choice("backbone size", size, {"paper", "tiny"})
+    if output_stride is not None:
+        kwargs["output_stride"] = int(output_stride)
     if name not in timm.list_models() and name.split(".")[0] not in timm.list_models():
         raise ValueError(f"unknown timm model {name!r}; see timm.list_models() for the names that exist")
     spec = parse_pretrained(pretrained, what=f"timm model {name}")
