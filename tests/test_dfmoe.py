@@ -256,8 +256,9 @@ def test_demo_config_builds_and_a_64px_training_step_backpropagates(tmp_path):
     assert len(with_gradient) >= cfg.detector.top_k, with_gradient
 
 
-# Measured on the 2-core CPU machine (seed 0, synthetic generator version 5, the settings below): best
-# validation (in-domain) frame AUC 0.688, FF++ test 0.736 (0.675 / 0.770 on a draft of the generator).
+# Measured on the 2-core CPU machine (seed 0, synthetic generator version 5, the settings below, with the demo
+# scale's output stride 8 and flip_crop): best validation (in-domain) frame AUC 0.735, FF++ test 0.734 (before
+# them 0.688 / 0.736; 0.675 / 0.770 on a draft of the generator).
 # Re-measure when the synthetic data changes.
 DEMO_VAL_AUC = 0.58
 DEMO_FFPP_AUC = 0.55
@@ -274,11 +275,12 @@ def test_dfmoe_learns_on_the_embedded_data(tmp_path, synthetic_root):
     assert val_auc >= DEMO_VAL_AUC and aucs["ffpp"] >= DEMO_FFPP_AUC, (val_auc, aucs)
 
 
-# The demo recipe of experiment=dfmoe_ffpp as a user types it (lr 2e-3, warm-up + cosine, 30 epochs, flip_crop,
-# output_stride 8): measured seed 0 on the idle 2-core machine, FF++ test frame AUC 0.932 (FF-DF 0.995,
-# F2F 0.936, FS 0.843, NT 0.954), validation 0.981; seeds 0-2 in docs/CNN_METHODS.md, "Demo scale". Before the
-# stand-ins kept the 8 x 8 map and the shifts: 0.738 / 0.845 (20 epochs, flip).
-DEMO_RECIPE_FFPP_AUC = 0.88
+# The demo recipe of experiment=dfmoe_ffpp as a user types it (lr 3e-3, warm-up + cosine, 30 epochs, flip_crop,
+# output_stride 8): measured seed 0 on the idle 2-core machine, FF++ test frame AUC 0.912 (FF-DF 0.993,
+# F2F 0.938, FS 0.808, NT 0.910), validation 0.993; seeds 0-2: 0.914 +- 0.011 (docs/CNN_METHODS.md, "Demo
+# scale"); inside this test (pytest's worker threads) 0.949 / 0.985. Before the stand-ins kept the 8 x 8 map
+# and the shifts: 0.738 / 0.845 (20 epochs, lr 2e-3, flip).
+DEMO_RECIPE_FFPP_AUC = 0.86
 DEMO_RECIPE_VAL_AUC = 0.92
 
 

@@ -57,6 +57,8 @@ def test_last_ckpt_is_the_last_epoch_even_without_a_new_best(reference):
     checkpoint = torch.load(reference / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert checkpoint["epoch"] == 1  # written after every epoch (Lightning's save_last: only on a new best)
     assert not list((reference / "checkpoints").glob(".*tmp*"))  # atomic saves leave no temporary file
+    # the full training state a resume needs (callbacks/resume.py asks save_checkpoint for it by name)
+    assert {"optimizer_states", "loops", "callbacks"} <= checkpoint.keys()
 
 
 def test_sigterm_mid_epoch_then_resume_is_exact(reference, tmp_path, synthetic_root):
