@@ -24,8 +24,8 @@ from engine.pipeline import run
 from evaluation.results import load_results
 
 # The 8 CLIP-family experiments; each is compared with the plain CLIP fine-tune from the same start: the
-# tiny CLIP pretrained on the experiment's own pretraining domains, on the experiment's protocol, at the
-# demo fine-tuning lr and epochs (baseline_overrides).
+# tiny CLIP pretrained on the experiment's own pretraining domains (and patch), on the experiment's protocol,
+# with its demo augmentation set, at the demo fine-tuning lr and epochs (baseline_overrides).
 EXPERIMENTS = (
     "gmdf_multidomain", "gmdf_ffpp", "gmdf_gid", "moa_ffpp", "moa_diff",
     "suede_uniattack_p1", "suede_uniattack_p2", "suede_jfsfdb",
@@ -40,7 +40,8 @@ def baseline_overrides(experiment: str) -> list[str]:
     domains = ",".join(cfg.synthetic_pretraining.domains)
     return [f"protocol={cfg.protocol.name}", "detector=clip_finetune", "demo_pretrained=synthetic",
             f"synthetic_pretraining.domains=[{domains}]", f"detector.optimizer.lr={BASELINE_LR}",
-            f"demo_epochs={cfg.trainer.max_epochs}"]
+            f"demo_epochs={cfg.trainer.max_epochs}", f"demo_clip_patch_size={cfg.demo_clip_patch_size}",
+            f"augment={cfg.data.augment.name}"]
 
 
 def comparison(experiment: str) -> dict[str, list[str]]:

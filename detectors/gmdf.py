@@ -40,7 +40,7 @@ from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from common.choices import check_choice, settings_from_mapping
-from detectors.backbones.clip import build_clip
+from detectors.backbones.clip import TINY_PATCH_SIZE, build_clip
 from detectors.backbones.clip_surgery import RecordingAttention, record_attention, vision_blocks
 from detectors.base import BaseDetector
 from detectors.dvae import DiscreteVAE, config_from_mapping, load_or_train_dvae
@@ -442,6 +442,7 @@ class GMDFDetector(BaseDetector):
         model_name: str = "ViT-B-16",
         pretrained: object = None,
         size: str = "paper",
+        tiny_patch_size: int = TINY_PATCH_SIZE,
         num_domains: int = 3,
         domains_from: str = "protocol",
         components: Mapping | None = None,
@@ -480,7 +481,7 @@ class GMDFDetector(BaseDetector):
         self.gradient_clip_val = gradient_clip_val
         self.domain_names: list[str] = []
 
-        clip = build_clip(model_name, pretrained=pretrained, size=size, image_size=self.input_size)
+        clip = build_clip(model_name, pretrained=pretrained, size=size, image_size=self.input_size, tiny_patch_size=tiny_patch_size)
         layers = list(self.second_order_settings.layers) if self.second_order_settings.enabled else []
         mim_output_dim = None
         patch_size = int(clip.visual.patch_size[0])

@@ -46,7 +46,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from common.choices import check_choice
-from detectors.backbones.clip import build_clip
+from detectors.backbones.clip import TINY_PATCH_SIZE, build_clip
 from detectors.backbones.clip_surgery import (
     AdaptedMLP,
     RecordingAttention,
@@ -89,6 +89,7 @@ class MoAClipDetector(BaseDetector):
         model_name: str = "ViT-B-16",
         pretrained: object = None,
         size: str = "paper",
+        tiny_patch_size: int = TINY_PATCH_SIZE,
         adapter_dim: int = 128,
         num_domain_adapters: int | None = None,
         router_hidden_dim: int | None = 128,
@@ -118,7 +119,7 @@ class MoAClipDetector(BaseDetector):
         self.train_head_in_router_phase = train_head_in_router_phase
         self.real_domain = real_domain
         self.phase = PHASES[0]
-        clip = build_clip(model_name, pretrained=pretrained, size=size, image_size=self.input_size)
+        clip = build_clip(model_name, pretrained=pretrained, size=size, image_size=self.input_size, tiny_patch_size=tiny_patch_size)
         self.visual = clip.visual  # the text tower is not used
         self.visual.requires_grad_(False)
         depth = len(vision_blocks(self.visual))

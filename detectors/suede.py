@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from common.choices import check_choice
-from detectors.backbones.clip import build_clip
+from detectors.backbones.clip import TINY_PATCH_SIZE, build_clip
 from detectors.backbones.clip_surgery import (
     RoutedMLP,
     mlp_activation,
@@ -111,6 +111,7 @@ class SuedeDetector(BaseDetector):
         model_name: str = "ViT-B-16",
         pretrained: object = None,
         size: str = "paper",
+        tiny_patch_size: int = TINY_PATCH_SIZE,
         placement: str = "visual_sue",
         moe_layers: str | int | list[int] = "all",
         num_experts: int = 4,
@@ -136,7 +137,7 @@ class SuedeDetector(BaseDetector):
             )
         self.placement = placement
         self.new_parameter_lr = new_parameter_lr
-        clip = build_clip(model_name, pretrained=pretrained, size=size, image_size=self.input_size)
+        clip = build_clip(model_name, pretrained=pretrained, size=size, image_size=self.input_size, tiny_patch_size=tiny_patch_size)
         towers = {"visual": vision_blocks(clip), "text": text_blocks(clip)}
         placed = {"visual_sue": ["visual"], "visual_moe": ["visual"], "text_sue": ["text"], "text_visual_sue": ["visual", "text"]}[placement]
         # A plain dict, not a ModuleDict: the layers are registered once, inside their blocks, so the

@@ -21,8 +21,16 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-def tiny_clip_config(image_size: int, patch_size: int = 8, width: int = 64, layers: int = 4) -> dict:
-    """A few-layer CLIP with the real tokenizer vocabulary, built in well under a second."""
+TINY_PATCH_SIZE = 8
+"""The tiny ViT's default patch (an 8 x 8 grid at 64 px); ``tiny_patch_size`` of the CLIP detectors."""
+
+
+def tiny_clip_config(image_size: int, patch_size: int | None = None, width: int = 64, layers: int = 4) -> dict:
+    """A few-layer CLIP with the real tokenizer vocabulary, built in well under a second; ``patch_size``
+    None is ``TINY_PATCH_SIZE``."""
+    patch_size = TINY_PATCH_SIZE if patch_size is None else int(patch_size)
+    if patch_size < 1:
+        raise ValueError(f"tiny CLIP: tiny_patch_size must be >= 1, got {patch_size}")
     return {
         "embed_dim": 64,
         "vision_cfg": {"image_size": image_size, "layers": layers, "width": width, "patch_size": patch_size, "head_width": 16},
@@ -55,8 +63,10 @@ def build_clip(
     pretrained: object = None,
     size: str = "paper",
     image_size: int | None = None,
+    tiny_patch_size: int | None = None,
 ) -> nn.Module:
-    """Build an open_clip ``CLIP``; weights are loaded here, before any method replaces modules."""
+    """Build an open_clip ``CLIP``; weights are loaded here, before any method replaces modules.
+    ``tiny_patch_size`` is the patch of the tiny ViT (``size='tiny'``; the paper models keep theirs)."""
     if model_name not in open_clip.list_models():
         raise ValueError(f"unknown open_clip model {model_name!r}; known: {open_clip.list_models()[:20]} ...")
     check_choice("CLIP size", size, {"paper", "tiny"})
@@ -73,7 +83,7 @@ def build_clip(
         # Tiny models never download; a local file (e.g. a saved tiny model) is still honoured.
         weights = spec.value if spec.kind == "file" else None
         with _random_init_requested(weights is None):
-            return open_clip.create_model(model_name, pretrained=weights, **tiny_clip_config(image_size or 64))
+            return open_clip.create_model(model_name, pretrained=weights, **tiny_clip_config(image_size or 64, tiny_patch_size))
     kwargs = {"force_image_size": image_size} if image_size else {}
     if spec.kind == "none":
         with _random_init_requested(True):
