@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 from common.choices import check_choice
-from detectors.backbones.clip import TINY_PATCH_SIZE, build_clip
+from detectors.backbones.clip import build_clip
 from detectors.backbones.timm_backbone import create_timm_backbone
 from detectors.base import BaseDetector
 from detectors.output import DetectorOutput
@@ -33,7 +33,7 @@ class ClipDetector(BaseDetector):
     MODES = ("linear_probe", "finetune")
 
     def __init__(self, model_name: str = "ViT-B-16", pretrained: object = None, size: str = "paper", mode: str = "linear_probe",
-                 tiny_patch_size: int = TINY_PATCH_SIZE, **base_kwargs):
+                 tiny_patch_size: int | None = None, **base_kwargs):
         super().__init__(**base_kwargs)
         check_choice("ClipDetector mode", mode, self.MODES)
         self.mode = mode

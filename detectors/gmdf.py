@@ -40,7 +40,7 @@ from torch.func import functional_call
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from common.choices import check_choice, settings_from_mapping
-from detectors.backbones.clip import TINY_PATCH_SIZE, build_clip
+from detectors.backbones.clip import build_clip
 from detectors.backbones.clip_surgery import RecordingAttention, record_attention, vision_blocks
 from detectors.base import BaseDetector
 from detectors.dvae import DiscreteVAE, config_from_mapping, load_or_train_dvae
@@ -442,7 +442,7 @@ class GMDFDetector(BaseDetector):
         model_name: str = "ViT-B-16",
         pretrained: object = None,
         size: str = "paper",
-        tiny_patch_size: int = TINY_PATCH_SIZE,
+        tiny_patch_size: int | None = None,
         num_domains: int = 3,
         domains_from: str = "protocol",
         components: Mapping | None = None,

@@ -46,7 +46,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from common.choices import check_choice
-from detectors.backbones.clip import TINY_PATCH_SIZE, build_clip
+from detectors.backbones.clip import build_clip
 from detectors.backbones.clip_surgery import (
     AdaptedMLP,
     RecordingAttention,
@@ -89,7 +89,7 @@ class MoAClipDetector(BaseDetector):
         model_name: str = "ViT-B-16",
         pretrained: object = None,
         size: str = "paper",
-        tiny_patch_size: int = TINY_PATCH_SIZE,
+        tiny_patch_size: int | None = None,
         adapter_dim: int = 128,
         num_domain_adapters: int | None = None,
         router_hidden_dim: int | None = 128,

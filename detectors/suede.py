@@ -24,7 +24,7 @@ import torch
 import torch.nn as nn
 
 from common.choices import check_choice
-from detectors.backbones.clip import TINY_PATCH_SIZE, build_clip
+from detectors.backbones.clip import build_clip
 from detectors.backbones.clip_surgery import (
     RoutedMLP,
     mlp_activation,
@@ -111,7 +111,7 @@ class SuedeDetector(BaseDetector):
         model_name: str = "ViT-B-16",
         pretrained: object = None,
         size: str = "paper",
-        tiny_patch_size: int = TINY_PATCH_SIZE,
+        tiny_patch_size: int | None = None,
         placement: str = "visual_sue",
         moe_layers: str | int | list[int] = "all",
         num_experts: int = 4,

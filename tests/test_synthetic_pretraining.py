@@ -106,10 +106,13 @@ def test_the_key_changes_with_the_recipe_and_the_model():
     assert base != pretraining_key("data", "ViT-B-16", 64, "clip", QUICK, 4)
 
 
-def test_the_tiny_patch_reaches_the_detector_and_the_pretraining(tmp_path, synthetic_root):
+def test_the_tiny_patch_reaches_the_detector_and_the_pretraining(tmp_path, synthetic_root, monkeypatch):
     """``demo_clip_patch_size`` (conf/train.yaml) -> ``detector.tiny_patch_size`` of every CLIP detector at
     scale=demo (conf/scaled/detector/demo/): the detector's ViT and the pretrained weights get that patch."""
     from hydra.utils import instantiate
+
+    from engine import preflight, synthetic_pretraining
+    from engine.preflight import UserConfigError
 
     for detector in ("clip_finetune", "clip_linear_probe", "gmdf", "moa_clip", "suede"):
         cfg = compose(["scale=demo", f"detector={detector}", "demo_clip_patch_size=4"], tmp_path / detector)
@@ -117,10 +120,12 @@ def test_the_tiny_patch_reaches_the_detector_and_the_pretraining(tmp_path, synth
     cfg = compose(["scale=demo", "detector=clip_finetune", "demo_clip_patch_size=4"], tmp_path / "model")
     assert tuple(instantiate(cfg.detector).encoder.grid_size) == (16, 16)
     assert tuple(build_clip("ViT-B-16", size="tiny", image_size=64).visual.grid_size) == (8, 8)  # the default
+    # the weights are pretrained (and cached) for that patch: a patch-8 file would not load into the patch-4 ViT
+    asked = []
+    monkeypatch.setattr(synthetic_pretraining, "load_or_pretrain", lambda *args: asked.append(args) or tmp_path / "w.pt")
+    resolve_synthetic_weights(demo_config(tmp_path, synthetic_root, "demo_clip_patch_size=4"))
+    assert asked and asked[0][-1] == 4, asked
     # a patch that does not divide the input is named before training (engine/preflight.py)
-    from engine import preflight
-    from engine.preflight import UserConfigError
-
     cfg = compose(["scale=demo", "detector=clip_finetune", "demo_clip_patch_size=5"], tmp_path / "five")
     with pytest.raises(UserConfigError, match=r"detector.input_size=64 is not a multiple of the patch size 5"):
         preflight.check_model(instantiate(cfg.detector), 64)

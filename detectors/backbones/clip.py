@@ -66,7 +66,8 @@ def build_clip(
     tiny_patch_size: int | None = None,
 ) -> nn.Module:
     """Build an open_clip ``CLIP``; weights are loaded here, before any method replaces modules.
-    ``tiny_patch_size`` is the patch of the tiny ViT (``size='tiny'``; the paper models keep theirs)."""
+    ``tiny_patch_size`` is the patch of the tiny ViT (``size='tiny'``; None: ``TINY_PATCH_SIZE``; the paper
+    models keep theirs)."""
     if model_name not in open_clip.list_models():
         raise ValueError(f"unknown open_clip model {model_name!r}; known: {open_clip.list_models()[:20]} ...")
     check_choice("CLIP size", size, {"paper", "tiny"})
