@@ -69,7 +69,10 @@ def run_one(overrides: list[str], epochs: int | None, seed: int, synthetic_root:
         run(cfg)
         results = load_results(output_dir / "results.json")
     metrics = {"val": results["validation"]["metrics"], **results["tests"]}
-    return {name: {key: values["frame"][key] for key in REPORTED} for name, values in metrics.items()}
+    numbers = {name: {key: values["frame"][key] for key in REPORTED} for name, values in metrics.items()}
+    timings = results["extra"].get("timings", {})
+    numbers["time"] = {"fit_s": timings.get("fit_s", math.nan), "pretraining_s": timings.get("synthetic_pretraining_s", math.nan)}
+    return numbers
 
 
 def _mean_std(values: list[float]) -> str:
@@ -98,13 +101,14 @@ def main() -> None:
                 overrides = [*overrides, f"detector.optimizer.lr={args.lr}"]
                 if label.startswith("suede"):
                     overrides.append(f"detector.new_parameter_lr={args.lr}")
-            runs = [run_one(overrides, args.epochs, seed, args.synthetic_root) for seed in args.seeds]
-            everything.setdefault(experiment, {})[label] = runs
-            for test_set in runs[0]:
-                cells = "  ".join(f"{key} {_mean_std([r[test_set][key] for r in runs])}" for key in REPORTED)
+            runs = everything.setdefault(experiment, {}).setdefault(label, [])
+            for seed in args.seeds:
+                runs.append(run_one(overrides, args.epochs, seed, args.synthetic_root))
+                if args.json:  # after every run, so that an interrupted comparison keeps what it measured
+                    args.json.write_text(json.dumps({"epochs": args.epochs, "seeds": args.seeds, "results": everything}, indent=1))
+            for test_set, values in runs[0].items():
+                cells = "  ".join(f"{key} {_mean_std([r[test_set][key] for r in runs])}" for key in values)
                 print(f"{experiment:18s} {label:18s} {test_set:14s} {cells}", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps({"epochs": args.epochs, "seeds": args.seeds, "results": everything}, indent=1))
 
 
 if __name__ == "__main__":

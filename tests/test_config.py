@@ -159,6 +159,10 @@ def test_scaled_files_hold_the_demo_values_and_paper_scale_keeps_the_papers(tmp_
     demo = compose(["experiment=gmdf_ffpp", "scale=demo"], tmp_path / "demo")
     paper = compose(["experiment=gmdf_ffpp"], tmp_path / "paper")
     assert demo.detector.optimizer.lr == 3.0e-4 and demo.detector.aux_loss_weights.sis == 0.0
+    assert demo.detector.meta.meta_train_weight == 1.0 and demo.detector.tiny_patch_size == 4
+    assert dict(demo.detector.aux_loss_weights) == {"sis": 0.0, "mim": 0.1, "da": 0.1}
+    assert demo.data.augment.name == "flip_crop" and paper.data.augment.name == "standard"
+    assert paper.detector.meta.meta_train_weight == 0.0 and dict(paper.detector.aux_loss_weights) == {"sis": 1.0, "mim": 1.0, "da": 1.0}
     assert list(demo.detector.second_order.layers) == [0, 1, 2] and demo.detector.mim.tokenizer.vocab_size == 64
     assert paper.detector.optimizer.lr == 3.0e-6 and paper.detector.aux_loss_weights.sis == 1.0
     assert list(paper.detector.second_order.layers) == [8, 9, 10] and paper.detector.mim.tokenizer.vocab_size == 512

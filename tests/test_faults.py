@@ -351,7 +351,7 @@ def test_all_config_problems_come_in_one_message(tmp_path):
 def test_input_size_not_a_multiple_of_the_patch_size(tmp_path):
     cfg = compose([*TINY, "detector=clip_finetune", "detector.input_size=70"], tmp_path)
     model = instantiate(cfg.detector, _convert_="all")
-    with pytest.raises(UserConfigError, match=r"detector.input_size=70 is not a multiple of the patch size 8 .* use 64 or 72"):
+    with pytest.raises(UserConfigError, match=r"detector.input_size=70 is not a multiple of the patch size 4 .* use 68 or 72"):
         preflight.check_model(model, 70)
 
 
