@@ -1,9 +1,13 @@
 """(slow) The CLIP-family experiments learn at scale=demo: each starts from the tiny CLIP the suite
 pretrains on embedded domains its protocol never reads, and is held to the in-domain and held-out
-test AUC measured for it (docs/CLIP_METHODS.md and docs/GMDF.md, "Demo scale"), beside the plain
-CLIP fine-tune from the same start. A label flip or a broken loss puts a run at or below 0.5."""
+test AUC measured for it (docs/CLIP_METHODS.md, "Demo scale: the 8 experiments"), beside the plain
+CLIP fine-tune from the same start (benchmarks/clip_methods_demo.py's baseline_overrides). A label
+flip or a broken loss puts a run at or below 0.5. One training per test, so that each fits its timeout."""
 
 from __future__ import annotations
+
+import math
+from pathlib import Path
 
 import pytest
 from conftest import compose
@@ -11,27 +15,65 @@ from conftest import compose
 from engine.pipeline import run
 from evaluation.results import load_results
 
-# experiment -> {test set: floor}: floors a little under the seed-0 frame AUCs measured for it
-# (docs/CLIP_METHODS.md, "Demo scale"); only measured experiments are listed.
-FLOORS: dict[str, dict[str, float]] = {
-    "suede_uniattack_p1": {"uniattack_p1": 0.75},  # measured 0.846 (in-domain; P1 has no held-out set)
-    "suede_uniattack_p2": {"uniattack_p2_1": 0.8},  # measured 0.925 (held-out unseen physical attacks)
-    "gmdf_multidomain": {"ffpp": 0.53, "wilddeepfake": 0.6},  # measured FF++ 0.584, WDF 0.719 (held out)
+METHOD, CLIP = "method", "clip_finetune"
+# (experiment, run) -> {test set: floor}: under the seed-0 frame AUC measured for it on the idle 2-core machine
+# at 2 threads (the measured value beside each; docs/CLIP_METHODS.md, which says which sets are in-domain and
+# which held out): about 0.07 in-domain and 0.1-0.15 held out, where GM-DF's seeds spread most (WDF 0.66-0.81),
+# to cover the other numerics of one thread per xdist worker. A label flip or a broken loss lands near 0.5.
+FLOORS: dict[tuple[str, str], dict[str, float]] = {
+    ("gmdf_multidomain", METHOD): {"ffpp": 0.8, "wilddeepfake": 0.6},  # measured 0.871, 0.809 (seeds 1, 2: 0.899 / 0.674, 0.908 / 0.659)
+    ("gmdf_multidomain", CLIP): {"ffpp": 0.85, "wilddeepfake": 0.55},  # measured 0.922, 0.628
+    ("gmdf_ffpp", METHOD): {"ffpp": 0.74, "dfdc": 0.75},  # measured 0.811, 0.838
+    ("gmdf_ffpp", CLIP): {"ffpp": 0.8, "dfd": 0.8},  # measured 0.874, 0.897
+    ("gmdf_gid", METHOD): {"gid": 0.62},  # measured 0.729 (the held-out manipulation; no in-domain test set)
+    # measured validation 0.677; the held-out manipulation at 0.433, below chance (docs), so only validation is held
+    ("gmdf_gid", CLIP): {"val": 0.6},
+    ("moa_diff", METHOD): {"diff_t2i": 0.68},  # measured 0.762 (in-domain; the other subsets are held out)
+    ("moa_diff", CLIP): {"diff_t2i": 0.69},  # measured 0.764
+    ("moa_ffpp", METHOD): {"ffpp": 0.55},  # measured 0.639: MoA-CLIP's frozen tower does not learn at demo scale (docs)
+    ("moa_ffpp", CLIP): {"ffpp": 0.8, "dfdc": 0.78},  # measured 0.874, 0.856
+    ("suede_jfsfdb", METHOD): {"jfsfdb_cross": 0.72},  # measured 0.803 (the stand-in's intra and cross lists are one)
+    ("suede_jfsfdb", CLIP): {"jfsfdb_cross": 0.68},  # measured 0.774
+    ("suede_uniattack_p1", METHOD): {"uniattack_p1": 0.85},  # measured 0.922 (P1 has no held-out set)
+    ("suede_uniattack_p1", CLIP): {"uniattack_p1": 0.88},  # measured 0.949
+    ("suede_uniattack_p2", METHOD): {"uniattack_p2_1": 0.8},  # measured 0.906 (unseen physical attacks, held out)
+    ("suede_uniattack_p2", CLIP): {"uniattack_p2_1": 0.65},  # measured 0.798
 }
+# GM-DF's demo trains for 434 s at 2 threads (the plain fine-tune 144 s): at one thread per xdist worker, with
+# its tokenizer, it needs longer than CI's --timeout 900.
+TIMEOUT_S = {("gmdf_multidomain", METHOD): 2400}
+# GM-DF's inner loop trains the domain and class prompts with L_sis, which weighs 0 in the demo's outer loss:
+# the inner L_sis of the last epoch must fall below this (seed 0: 2.00 -> 1.69 over the 10 epochs; ln 8 = 2.08
+# at chance: 3 domains x 2 classes + the wildcard pair).
+INNER_SIS_AFTER_TRAINING = 1.9
 
 
-def _aucs(overrides: list[str], tmp_path, synthetic_root) -> dict[str, float]:
-    run(compose([*overrides, "scale=demo", "seed=0"], tmp_path, synthetic_root))
-    return {name: m["frame"]["auc"] for name, m in load_results(tmp_path / "results.json")["tests"].items()}
+def _overrides(experiment: str, which: str) -> list[str]:
+    from benchmarks.clip_methods_demo import baseline_overrides
+
+    return [f"experiment={experiment}"] if which == METHOD else baseline_overrides(experiment)
+
+
+def _params():
+    for key in sorted(FLOORS):
+        yield pytest.param(*key, id="-".join(key), marks=pytest.mark.timeout(TIMEOUT_S.get(key, 1200)))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("experiment", sorted(FLOORS))
-def test_clip_family_demo_learns_in_domain_and_held_out(experiment, tmp_path, synthetic_root):
-    from benchmarks.clip_methods_demo import baseline_overrides
+@pytest.mark.parametrize(("experiment", "which"), _params())
+def test_clip_family_demo_learns_in_domain_and_held_out(experiment, which, tmp_path, synthetic_root):
+    run(compose([*_overrides(experiment, which), "scale=demo", "seed=0"], tmp_path, synthetic_root))
+    results = load_results(tmp_path / "results.json")
+    metrics = {"val": results["validation"]["metrics"], **results["tests"]}  # "val": the selecting validation set
+    aucs = {name: round(m["frame"]["auc"], 4) for name, m in metrics.items()}
+    print(experiment, which, aucs)
+    assert all(aucs[name] >= floor for name, floor in FLOORS[experiment, which].items()), aucs
+    detector = results["config"]["detector"]  # both from the tiny CLIP pretrained by the suite, at patch 4
+    assert Path(detector["pretrained"]).parent.name == "synthetic_clip" and detector["tiny_patch_size"] == 4, detector
+    assert results["config"]["trainer"]["max_epochs"] == 10 and results["config"]["data"]["augment"]["name"] == "flip_crop"
+    if (experiment, which) == ("gmdf_multidomain", METHOD):
+        import pandas as pd
 
-    method = _aucs([f"experiment={experiment}"], tmp_path / "method", synthetic_root)
-    assert all(method[name] >= floor for name, floor in FLOORS[experiment].items()), method
-    baseline = _aucs(baseline_overrides(experiment), tmp_path / "clip", synthetic_root)
-    in_domain = next(iter(FLOORS[experiment]))
-    assert baseline[in_domain] > 0.5, baseline  # the plain CLIP fine-tune from the same start learns too
+        logged = pd.read_csv(tmp_path / "csv" / "metrics.csv")
+        inner = logged.dropna(subset=["train/loss_inner_sis"]).groupby("epoch")["train/loss_inner_sis"].mean()
+        assert inner.iloc[-1] < INNER_SIS_AFTER_TRAINING < math.log(8), [round(v, 3) for v in inner]
