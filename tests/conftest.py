@@ -123,7 +123,8 @@ def trained_aucs(overrides: list[str], output_dir: Path, synthetic_root: Path) -
 
 # A wall-clock budget for a whole test session (CI's slow suite: FACEMOE_TEST_BUDGET_S). Once it is
 # spent, every test not yet started is skipped with the reason, so the summary counts what did not run;
-# a test already running finishes (bounded by --timeout).
+# a test already running finishes (bounded by --timeout, or by its own timeout marker: such a test starts
+# only while it can end by the time a test started at the end of the budget would).
 _SESSION_START = None
 
 

@@ -329,10 +329,13 @@ def _new_results(clone: Path) -> list[Path]:
     return sorted(p for p in (clone / "logs").rglob("results.json") if "wandb" not in p.relative_to(clone).parts)
 
 
-# Demo commands that may take longer than CI's --timeout 900 at one thread: the README's main job pretrains
-# its tiny CLIP (patch 4) unless an earlier test of the session did (the session cache, tests/conftest.py),
-# and trains GM-DF's meta step for 10 epochs.
-DEMO_TIMEOUT_S = {"python run.py experiment=gmdf_multidomain scale=demo": 2700}
+# Demo commands that may take longer than CI's --timeout 900 at one thread: each pretrains the tiny CLIP
+# (patch 4, about 5-8 min at one thread) unless an earlier test of the session did (the session cache,
+# tests/conftest.py); the README's main job then trains GM-DF's meta step for 10 epochs, the CLIP fine-tune 20.
+DEMO_TIMEOUT_S = {
+    "python run.py experiment=gmdf_multidomain scale=demo": 2700,
+    "python run.py experiment=baseline_multidomain detector=clip_finetune scale=demo demo_pretrained=synthetic": 1800,
+}
 
 
 @pytest.mark.slow
