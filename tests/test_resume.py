@@ -206,6 +206,9 @@ def inherited_wandb_service():
     wandb.setup()
     token = os.environ["WANDB_SERVICE"]
     yield token
+    # Shut the service down: a later use of this fixture in the same worker (another parameter) must start
+    # its own, or wandb.setup() returns the old singleton without setting WANDB_SERVICE again.
+    wandb.teardown()
     if before is None:
         os.environ.pop("WANDB_SERVICE", None)
     else:
