@@ -87,7 +87,7 @@ def workload(steps: int, threads: dict | None, experiment: str) -> dict:
         for step in range(steps + 1):
             if step == 1:  # the first step warms up allocators
                 start = time.perf_counter()
-            batch = next(source)
+            batch = datamodule.on_after_batch_transfer(next(source), 0)  # as Lightning does after the transfer
             output = model(batch["image"], batch)
             loss, _ = model.combine_losses(output, batch)
             optimizer.zero_grad(set_to_none=True)

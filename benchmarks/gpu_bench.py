@@ -74,8 +74,12 @@ def fused_adamw(params, lr: float = 1e-4) -> torch.optim.Optimizer:
 
 
 def build(method: str, scale: str, batch_size: int, workers: int, output: Path):
+    # A GPU run's loaders deliver uint8 batches, normalised on the device (data.normalize_on=auto there); this
+    # datamodule has no Trainer to tell it the device, so it is told here.
+    place = "device" if torch.cuda.is_available() else "auto"
     overrides = [*METHODS[method], f"scale={scale}", "data.source=synthetic", "data.synthetic.progress=false",
-                 f"data.batch_size={batch_size}", f"data.num_workers={workers}", "detector.pretrained=null"]
+                 f"data.batch_size={batch_size}", f"data.num_workers={workers}", "detector.pretrained=null",
+                 f"data.normalize_on={place}"]
     cfg = compose_run_config(overrides, output)
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.setup("fit")
@@ -165,6 +169,7 @@ def _ddp_worker(rank: int, world: int, method: str, args, port: int, queue) -> N
     with tempfile.TemporaryDirectory() as tmp:
         _, datamodule, model = build(method, args.scale, args.batch_size, 0, Path(tmp))
         batch = full_batch(next(iter(datamodule.train_dataloader())), args.batch_size, device)
+        batch = datamodule.on_after_batch_transfer(batch, 0)  # uint8 -> normalised on the device
     model = model.to(device).train()
     dtype = torch.bfloat16 if args.precision == "bf16" else None
     wrapped = DistributedDataParallel(model, device_ids=[rank], find_unused_parameters=getattr(model, "ddp_find_unused_parameters", False))
@@ -238,6 +243,7 @@ def main() -> None:
             cfg, datamodule, model = build(method, args.scale, args.batch_size, args.workers, Path(tmp) / method)
             loader = loader_throughput(datamodule, args.loader_batches)
             batch = full_batch(next(iter(datamodule.train_dataloader())), args.batch_size, device)
+            batch = datamodule.on_after_batch_transfer(batch, 0)  # uint8 -> normalised on the device
             row = measure_method(model, batch, device, args)
             row.update(loader_images_per_s=loader, workers=args.workers, input_size=int(cfg.detector.input_size),
                        params_m=sum(p.numel() for p in model.parameters()) / 1e6)

@@ -31,7 +31,7 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +124,7 @@ def suite_datamodule(
     image_size: int = 224,
     pin_memory: bool = False,
     augment: dict | None = None,
+    normalize_on: str = "auto",
 ) -> FaceDataModule:
     """The datamodule every run uses, on one prepared folder; the train split is what is loaded."""
     protocol = {
@@ -143,6 +144,7 @@ def suite_datamodule(
         pin_memory=pin_memory,
         persistent_workers=True,
         augment=augment if augment is not None else {"hflip": 0.5},
+        normalize_on=normalize_on,
     )
     datamodule.setup("fit")
     return datamodule
@@ -178,13 +180,20 @@ def images(batch: object) -> int:
     return int((batch["image"] if isinstance(batch, dict) else batch[0]).shape[0])
 
 
-def epoch_rate(loader: Iterable, epoch: int) -> tuple[float, int]:
-    """Images per second over one full epoch of ``loader`` (and the number of images)."""
+def epoch_rate(loader: Iterable, epoch: int, finish: Callable | None = None) -> tuple[float, int]:
+    """Images per second over one full epoch of ``loader`` (and the number of images).
+
+    ``finish(batch, 0)`` runs on every batch in this process, inside the timing: the suite's
+    datamodule normalises its uint8 batches there (on the device in training; here on the CPU,
+    which counts it against the suite).
+    """
     sampler = getattr(loader, "sampler", None)
     if hasattr(sampler, "set_epoch"):
         sampler.set_epoch(epoch)
     count, start = 0, time.perf_counter()
     for batch in loader:
+        if finish is not None:
+            batch = finish(batch, 0)
         count += images(batch)
     return count / (time.perf_counter() - start), count
 
@@ -223,35 +232,45 @@ def compare(
     image_size: int = 224,
     augment: dict | None = None,
     builtin: bool = False,
+    device_path: bool = False,
 ) -> dict[str, object]:
     """Alternate one epoch of each loader for ``rounds`` rounds; medians and ratios exclude round 0.
 
-    ``builtin`` adds a third loader, ``plain_builtin``: ImageFolder (PIL) with
+    ``suite`` is the datamodule as a CPU run has it (``data.normalize_on=auto``: the workers
+    normalise). ``builtin`` adds ``plain_builtin``: ImageFolder (PIL) with
     :func:`builtin_standard_transform` (only meaningful with the ``standard`` set).
+    ``device_path`` adds ``suite_uint8``: the datamodule as a GPU run has it (uint8 batches; the
+    normalisation runs on the accelerator after the copy, so it is not timed here).
     """
+    datamodule = suite_datamodule(prepared, frames_per_video, batch_size, workers, image_size, augment=augment)
     loaders = {
-        "suite": suite_datamodule(
-            prepared, frames_per_video, batch_size, workers, image_size, augment=augment
-        ).train_dataloader(),
+        "suite": datamodule.train_dataloader(),
         "plain": plain_loader(prepared, batch_size, workers, image_size, augment=augment),
     }
+    # Timed with the loader: what the datamodule does to each batch in the training process (it
+    # passes the batches the workers normalised through; it would normalise uint8 ones).
+    finish = {"suite": datamodule.on_after_batch_transfer}
     if builtin:
         builtin_loader = plain_loader(prepared, batch_size, workers, image_size, augment=augment)
         builtin_loader.dataset.transform = builtin_standard_transform(image_size)
         loaders["plain_builtin"] = builtin_loader
+    if device_path:
+        loaders["suite_uint8"] = suite_datamodule(
+            prepared, frames_per_video, batch_size, workers, image_size, augment=augment, normalize_on="device"
+        ).train_dataloader()
     rates: dict[str, list[float]] = {name: [] for name in loaders}
     counts: dict[str, int] = {}
     names = list(loaders)
     for epoch in range(rounds):
         # Rotate the order every round so no loader always runs first (load drift hits all alike).
         for name in names[epoch % len(names) :] + names[: epoch % len(names)]:
-            rate, counts[name] = epoch_rate(loaders[name], epoch)
+            rate, counts[name] = epoch_rate(loaders[name], epoch, finish.get(name))
             rates[name].append(rate)
     measured = {name: values[1:] or values for name, values in rates.items()}
     result: dict[str, object] = {name: statistics.median(measured[name]) for name in loaders}
     # Each round's epochs ran back to back: their ratio is less exposed to load drift.
     for other in names[1:]:
-        paired = [s / p for s, p in zip(measured["suite"], measured[other])]
+        paired = [o / s if other == "suite_uint8" else s / o for s, o in zip(measured["suite"], measured[other])]
         suffix = "" if other == "plain" else f"_{other}"
         result[f"ratio{suffix}"] = statistics.median(paired)
         result[f"paired_ratios{suffix}"] = paired
@@ -312,7 +331,7 @@ def stage_costs(prepared: Path, image_size: int, augment: dict, count: int = 64)
         rows = []
         pairs = [
             ("decode: torchvision.io vs PIL + ToImage", tv_decode, pil_decode, files, files),
-            (f"resize 256->{image_size}: uint8 vs float", resize, resize, decoded, as_float),
+            (f"resize {decoded[0].shape[-1]}->{image_size}: uint8 vs float", resize, resize, decoded, as_float),
             ("gaussian blur k=5: OpenCV uint8 vs torchvision float", blur,
              lambda x: F.gaussian_blur(x, [5, 5]), small, small_float),
             ("rotate 10 deg: OpenCV uint8 vs torchvision float", rotate,
@@ -354,6 +373,10 @@ def main() -> None:
     parser.add_argument(
         "--builtin", action="store_true", help="also a PIL loader with torchvision's built-in ops (standard set)"
     )
+    parser.add_argument(
+        "--device-path", action="store_true",
+        help="also the suite's loader as a GPU run has it (uint8 batches, normalised on the device, not timed)",
+    )
     parser.add_argument("--dir", type=Path, default=None, help="keep the crops here (default: a temp dir)")
     args = parser.parse_args()
     augment = augment_set(args.augment)
@@ -365,7 +388,7 @@ def main() -> None:
         load_before = os.getloadavg()
         result = compare(
             prepared, args.frames, args.batch_size, args.workers, args.rounds, args.image_size, augment,
-            builtin=args.builtin,
+            builtin=args.builtin, device_path=args.device_path,
         )
         stages = stage_costs(prepared, args.image_size, augment) if args.stages else []
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
@@ -378,15 +401,18 @@ def main() -> None:
         "suite": "suite (FaceDataModule)",
         "plain": "plain (ImageFolder, PIL, same transform)",
         "plain_builtin": "plain (ImageFolder, PIL, torchvision built-in ops)",
+        "suite_uint8": "suite, GPU path (uint8 batches, device normalises)",
     }
     for name in result["rounds"]:
         per_round = " ".join(f"{r:.0f}" for r in result["rounds"][name])
         print(f"{labels[name]:<52}: {result[name]:8.1f} images/s   per round: {per_round}")
-    for suffix, label in (("", "plain"), ("_plain_builtin", "plain with built-in ops")):
+    ratios = (("", "suite / plain"), ("_plain_builtin", "suite / plain with built-in ops"),
+              ("_suite_uint8", "suite GPU path / suite"))
+    for suffix, label in ratios:
         if f"ratio{suffix}" in result:
             paired = result[f"paired_ratios{suffix}"]
             print(
-                f"ratio suite / {label} (median of the rounds' ratios): {result[f'ratio{suffix}']:.3f}   "
+                f"ratio {label} (median of the rounds' ratios): {result[f'ratio{suffix}']:.3f}   "
                 f"range {min(paired):.2f}-{max(paired):.2f}   per round: {' '.join(f'{r:.2f}' for r in paired)}"
             )
     for name, suite_ms, other_ms in stages:

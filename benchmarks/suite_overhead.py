@@ -8,8 +8,9 @@ epoch (the first warms up allocators and starts the loader):
 - suite: ``lightning.Trainer`` built from the run's config exactly as ``engine.pipeline.run`` builds
   it (the configured callbacks incl. checkpointing and the progress bar, the CSV logger), timed by
   :class:`callbacks.timings.PhaseTimings` (training only: validation is taken out of the epoch);
-- bare: ``for batch in datamodule.train_dataloader(): forward, combine_losses, backward, step`` with
-  the optimiser and scheduler of the detector's ``configure_optimizers``.
+- bare: ``for batch in datamodule.train_dataloader(): normalise (the datamodule's batch hook), forward,
+  combine_losses, backward, step`` with the optimiser and scheduler of the detector's
+  ``configure_optimizers``.
 
     python benchmarks/suite_overhead.py --experiment baseline_multidomain --rounds 3
 """
@@ -70,6 +71,7 @@ def bare_epoch(cfg, epochs: int) -> float:
         loader.sampler.set_epoch(epoch)
         start = time.perf_counter()
         for batch in loader:
+            batch = datamodule.on_after_batch_transfer(batch, 0)  # what the Trainer has the datamodule do
             output = model(batch["image"], batch)
             loss, _ = model.combine_losses(output, batch)
             optimizer.zero_grad(set_to_none=True)

@@ -97,7 +97,8 @@ def main() -> None:
                 datamodule = instantiate(cfg.data, _convert_="all")
                 datamodule.setup("fit")
                 images_per_s = loader_throughput(datamodule, args.loader_batches)
-                batch = next(iter(datamodule.train_dataloader()))  # a real batch: every key the losses read
+                # A real batch (every key the losses read), normalised as Lightning has the datamodule do.
+                batch = datamodule.on_after_batch_transfer(next(iter(datamodule.train_dataloader())), 0)
                 model = instantiate(cfg.detector, _convert_="all")
                 # Methods size parts from the training domains in their setup hook (MoA-CLIP's adapters, GM-DF's
                 # domain experts); the hook reads trainer.datamodule, so give it one without a Trainer.

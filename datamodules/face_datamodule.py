@@ -9,15 +9,23 @@ from dataclasses import dataclass
 
 import lightning as L
 import pandas as pd
+import torch
 from torch.utils.data import DataLoader
 
+from common.choices import check_choice
 from datamodules.frame_dataset import EvalShardSampler, FrameTable, TrainFrameSampler, fixed_eval_frames
 from datamodules.protocol import RECORDS_DOMAIN, Protocol, ProtocolError, ProtocolItem, parse_protocol
 from datamodules.resumable import LoaderPosition, ResumableLoader, capture_rng, position_after
 from datamodules.sources import load_dataset_records
-from datamodules.transforms import build_transform
+from datamodules.transforms import build_transform, normalize_uint8
 
 log = logging.getLogger(__name__)
+
+# Where the uint8 images become normalised float32 (docs/ARCHITECTURE.md, "Batches"): "loader" in
+# each worker, per image; "device" for the whole batch after the host-to-device copy; "auto" is
+# "device" on an accelerator and "loader" on the CPU (there the workers normalise in parallel
+# with the training step, while a batch normalised in the training process waits for it).
+NORMALIZE_ON = ("auto", "device", "loader")
 
 
 @dataclass
@@ -48,8 +56,11 @@ class FaceDataModule(L.LightningDataModule):
         augment: Mapping | None = None,
         seed: int = 0,
         scale_name: str | None = None,
+        normalize_on: str = "auto",
     ):
         super().__init__()
+        check_choice("data.normalize_on", normalize_on, NORMALIZE_ON)
+        self.normalize_on = normalize_on
         self.datasets_cfg = {str(k): dict(v) for k, v in datasets.items()}
         self.protocol: Protocol = parse_protocol(protocol, list(self.datasets_cfg))
         self.source = source
@@ -177,7 +188,7 @@ class FaceDataModule(L.LightningDataModule):
 
     def _eval_set(self, name: str, table: pd.DataFrame) -> EvalSet:
         frames = fixed_eval_frames(table, self.eval_frames)
-        transform = build_transform(self.image_size, self.normalization, train=False)
+        transform = build_transform(self.image_size, self.normalization, train=False, normalize=self.loader_normalizes)
         return EvalSet(name, frames, FrameTable(frames, transform, *self._ids()))
 
     def _rank_world(self) -> tuple[int, int]:
@@ -199,7 +210,9 @@ class FaceDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         rank, world = self._rank_world()
-        transform = build_transform(self.image_size, self.normalization, train=True, augment=self.augment)
+        transform = build_transform(
+            self.image_size, self.normalization, train=True, augment=self.augment, normalize=self.loader_normalizes
+        )
         dataset = FrameTable(self.train_table, transform, *self._ids())
         sampler = TrainFrameSampler(
             self.train_table, self.train_frames, self.seed, self.balance, rank, world, seeded=self.num_workers > 0
@@ -209,6 +222,28 @@ class FaceDataModule(L.LightningDataModule):
             state, self._resume_state = self._resume_state, None
             loader.resume_at(LoaderPosition(int(state["epoch"]), int(state["batches"])), state.get("rng"))
         return loader
+
+    @property
+    def loader_normalizes(self) -> bool:
+        """Whether the loaders' transforms normalise each image (else they give uint8; see NORMALIZE_ON)."""
+        if self.normalize_on != "auto":
+            return self.normalize_on == "loader"
+        trainer = getattr(self, "trainer", None)
+        return trainer is None or trainer.strategy.root_device.type == "cpu"
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """Normalise a batch of uint8 images on the device it was moved to (Lightning calls this for
+        every batch of this module's loaders, after the host-to-device copy); a batch the loader
+        normalised passes through.
+
+        uint8 batches move a quarter of the bytes through worker shared memory, pinned memory and
+        the copy, and are normalised in one fused pass per batch on the accelerator. The values are
+        those of the per-image normalisation, bit for bit on the same device. Code that iterates
+        these loaders outside a Trainer calls this too.
+        """
+        if batch["image"].dtype == torch.uint8:
+            batch["image"] = normalize_uint8(batch["image"], self.normalization)
+        return batch
 
     # -- resume (datamodules/resumable.py): Lightning saves this into every checkpoint -----------
     def state_dict(self) -> dict:

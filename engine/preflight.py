@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from datamodules.face_datamodule import NORMALIZE_ON
 from detectors.guards import GuardSettings
 from evaluation.metrics import METRIC_NAMES
 
@@ -115,6 +116,9 @@ def config_problems(cfg: DictConfig) -> list[str]:
     workers = data.get("num_workers")
     if workers is not None and (not _is_int(workers) or workers < 0):
         problems.append(f"data.num_workers={workers!r}: expected an integer >= 0")
+    place = data.get("normalize_on")
+    if place is not None and place not in NORMALIZE_ON:
+        problems.append(f"data.normalize_on={place!r}: expected one of {list(NORMALIZE_ON)}")
     for split, value in (data.get("frames_per_video") or {}).items():
         if not _is_int(value) or value < 1:
             problems.append(f"data.frames_per_video.{split}={value!r}: expected an integer >= 1")

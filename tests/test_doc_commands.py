@@ -157,10 +157,8 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python run.py -m experiment=baseline_ffpp augment=flip,standard,dtn": (PAPER, ""),
     "python run.py experiment=dtn_ffpp scale=demo augment=dtn": (DEMO, ""),
     # docs/BENCHMARKS.md
-    "nice -n 10 python benchmarks/loader_throughput.py --videos 40 --frames 8 --rounds 4 --augment standard --builtin --workers 0 --format jpg": (EXTERNAL, "benchmarks: tests/test_loader_benchmark.py"),
-    "nice -n 10 python benchmarks/loader_throughput.py --videos 40 --frames 8 --rounds 4 --augment standard --builtin --workers 2 --format jpg": (EXTERNAL, "benchmarks"),
-    "nice -n 10 python benchmarks/loader_throughput.py --videos 40 --frames 8 --rounds 4 --augment standard --builtin --workers 2 --format png": (EXTERNAL, "benchmarks"),
-    "nice -n 10 python benchmarks/loader_throughput.py --videos 8 --frames 8 --rounds 2 --workers 0 --format jpg --stages": (EXTERNAL, "benchmarks"),
+    "nice -n 10 python benchmarks/loader_throughput.py --videos 40 --frames 8 --rounds 5 --augment standard --builtin --device-path --workers 2 --format jpg": (EXTERNAL, "benchmarks: tests/test_loader_benchmark.py runs it small"),
+    "nice -n 10 python benchmarks/loader_throughput.py --videos 8 --frames 8 --rounds 2 --workers 0 --format jpg --stages": (EXTERNAL, "benchmarks: tests/test_loader_benchmark.py runs it small"),
     "python benchmarks/busy_machine.py --background 2 --rounds 3": (EXTERNAL, "benchmarks: measures under load it makes itself"),
     "python benchmarks/busy_machine.py --rounds 2 --steps 5 --settings old new one": (EXTERNAL, "benchmarks"),
     "python benchmarks/meta_step.py --rounds 2 --epochs 2 --limit-batches 8": (EXTERNAL, "benchmarks"),

@@ -329,6 +329,7 @@ CONFIG_FAULTS = [
     ("+trainer.limit_train_batches=0", "trainer.limit_train_batches=0"),
     ("+detector.aux_loss_weights.kd=nan", "detector.aux_loss_weights.kd=nan: expected a finite weight >= 0"),
     ("data.batch_size=0", "data.batch_size=0: expected an integer >= 1"),
+    ("data.normalize_on=gpu", "data.normalize_on='gpu': expected one of ['auto', 'device', 'loader']"),
     ("guards.nonfinite_scores=ignore", "guards.nonfinite_scores='ignore': expected one of ['error', 'skip']"),
 ]
 

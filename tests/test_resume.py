@@ -254,6 +254,33 @@ def test_sigkill_and_sigterm_resumes_are_exact_through_run_py(experiment, tmp_pa
         assert len(offline) == 2 and all(p.name.endswith(run_id) for p in offline), offline
 
 
+def test_seeded_samples_are_the_same_in_worker_processes_and_in_this_one(tmp_path):
+    """Workers do not put the generators back after a sample (each sample seeds them afresh): the
+    augmented images still equal those made in this process, which does put them back."""
+    import numpy as np
+    from PIL import Image
+    from torch.utils.data import DataLoader
+
+    from datamodules.frame_dataset import FrameTable, TrainFrameSampler
+    from datamodules.transforms import build_transform
+
+    rows = []
+    for i in range(8):
+        Image.fromarray(np.random.default_rng(i).integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        rows.append({"file": str(tmp_path / f"{i}.png"), "path": f"{i}.png", "label": i % 2, "domain": "d", "type": "t",
+                     "video_id": f"v{i // 2}"})
+    table = pd.DataFrame(rows)
+    augment = {"hflip": 0.5, "color_jitter": 0.4, "rotate": {"p": 0.5}, "jpeg": {"p": 0.5}}
+    dataset = FrameTable(table, build_transform(16, "half", train=True, augment=augment), {"d": 0}, {"t": 0})
+    sampler = TrainFrameSampler(table, 2, seed=5, seeded=True)
+    sampler.set_epoch(1)
+    here = [dataset[sample]["image"] for sample in sampler]
+    loader = DataLoader(dataset, batch_size=3, sampler=sampler, num_workers=2)
+    in_workers = [image for batch in loader for image in batch["image"]]
+    assert len(here) == len(in_workers) == 8
+    assert all(torch.equal(a, b) for a, b in zip(here, in_workers))
+
+
 def test_seeded_sample_augmentation_ignores_the_process_generators(tmp_path):
     """With worker processes each training sample's augmentation comes from its own seed, so a
     worker restarted at a resume (fresh generators) draws the same flips and jitter."""
