@@ -26,9 +26,11 @@ MOE_DETECTORS = {"dfmoe", "dtn", "gmdf", "moa_clip", "suede"}
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_fast_dev_runs(experiment, tmp_path, synthetic_root):
     # One pretraining epoch: the tiny CLIP's pretraining phase runs (three domain sets across the CLIP
-    # experiments), at a fraction of its 30 epochs; what it learns is the slow tests' business.
-    cfg = compose([f"experiment={experiment}", "scale=demo", "+trainer.fast_dev_run=true", "synthetic_pretraining.epochs=1"],
-                  tmp_path, synthetic_root)
+    # experiments), at a fraction of its 30 epochs; what it learns is the slow tests' business. Patch 8
+    # (a quarter of the demo's patch-4 tokens) halves these runs; the demo's patch 4 runs end to end in
+    # test_gmdf.py and learns in tests/test_clip_demos.py (slow).
+    cfg = compose([f"experiment={experiment}", "scale=demo", "+trainer.fast_dev_run=true", "synthetic_pretraining.epochs=1",
+                   "demo_clip_patch_size=8"], tmp_path, synthetic_root)
     run(cfg)
     results = load_results(tmp_path / "results.json")
     assert results["extra"]["complete_evaluation"] is False  # fast_dev_run scores one batch per set
