@@ -18,7 +18,8 @@ medians of the others and the median of the per-round ratios are reported, with 
     nice -n 10 python benchmarks/loader_throughput.py --workers 2 --format jpg --augment standard
     nice -n 10 python benchmarks/loader_throughput.py --workers 0 --format png --augment flip
 
-``--stages`` also times the decode and transform steps one image at a time on one thread, each
+``--device-path`` adds the suite's loader as a GPU run has it (uint8 batches; the normalisation runs
+on the device after the copy and is not timed). ``--stages`` also times the decode and transform steps one image at a time on one thread, each
 alternative next to the suite's choice (PIL vs torchvision.io decoding; resize and augmentation on
 uint8 vs on float), to say what each choice gains. Numbers go into docs/BENCHMARKS.md ("Loader
 throughput"). Decoded + augmented images per second; no model runs.
@@ -240,7 +241,9 @@ def compare(
     normalise). ``builtin`` adds ``plain_builtin``: ImageFolder (PIL) with
     :func:`builtin_standard_transform` (only meaningful with the ``standard`` set).
     ``device_path`` adds ``suite_uint8``: the datamodule as a GPU run has it (uint8 batches; the
-    normalisation runs on the accelerator after the copy, so it is not timed here).
+    normalisation runs on the accelerator after the copy, so it is not timed here). Ratios are the
+    suite over each other loader (``ratio``, ``ratio_plain_builtin``), except ``ratio_suite_uint8``:
+    the GPU path over the suite.
     """
     datamodule = suite_datamodule(prepared, frames_per_video, batch_size, workers, image_size, augment=augment)
     loaders = {

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from datamodules.transforms import NORMALIZATION, normalize_uint8
+from datamodules.transforms import NORMALIZATION
 from evaluation.plots import plot_heatmap_overlays
 
 log = logging.getLogger(__name__)
@@ -117,14 +117,8 @@ def pick_faces(frames, count: int, seed: int = 0) -> list[int]:
     return sorted(chosen)
 
 
-def draw_gradcam(
-    detector: nn.Module, eval_set, count: int, out_path: Path, normalization: str, dpi: int = 110
-) -> Path | None:
-    """Grad-CAM panels of ``count`` faces of one test set; None (logged) when the set is empty.
-
-    ``normalization``: the datamodule's (its datasets give uint8 images where it normalises
-    batches on the device; they are normalised here the same way).
-    """
+def draw_gradcam(detector: nn.Module, eval_set, count: int, out_path: Path, dpi: int = 110) -> Path | None:
+    """Grad-CAM panels of ``count`` faces of one test set; None (logged) when the set is empty."""
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
@@ -137,11 +131,7 @@ def draw_gradcam(
     detector.eval()
     # Lightning tests under inference mode; Grad-CAM needs gradients of the activations.
     with torch.inference_mode(False), torch.enable_grad():
-        # The datasets give uint8 images when the datamodule normalises its batches on the device.
-        images = torch.stack([eval_set.dataset[row]["image"] for row in rows]).to(device)
-        if images.dtype == torch.uint8:
-            images = normalize_uint8(images, normalization)
-        images.requires_grad_(True)
+        images = torch.stack([eval_set.dataset[row]["image"] for row in rows]).to(device).requires_grad_(True)
         wrapped = FakeLogOdds(detector)
         layer, reshape, description = find_target_layer(wrapped, images.detach())
         with GradCAM(model=wrapped, target_layers=[layer], reshape_transform=reshape) as cam:
@@ -149,7 +139,7 @@ def draw_gradcam(
         with torch.no_grad():
             probabilities = torch.sigmoid(wrapped(images.detach())[:, 0]).cpu().numpy()
     detector.train(was_training)
-    mean, std = (torch.tensor(v).view(3, 1, 1) for v in NORMALIZATION[normalization])
+    mean, std = (torch.tensor(v).view(3, 1, 1) for v in NORMALIZATION[str(getattr(detector, "normalization", "imagenet"))])
     faces = [(images[i].detach().cpu() * std + mean).permute(1, 2, 0).numpy() for i in range(len(rows))]
     labels = eval_set.frames["label"].to_numpy()
     captions = [f"{'fake' if labels[r] else 'real'}, P(fake) {p:.2f}" for r, p in zip(rows, probabilities)]

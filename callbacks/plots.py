@@ -151,10 +151,9 @@ class RunPlots(L.Callback):
         if self.settings["gradcam"]:
             from callbacks.gradcam import draw_gradcam
 
-            normalization = trainer.datamodule.normalization  # its datasets give uint8 images
             for eval_set in sets:
                 path = self.out_dir / f"gradcam_{eval_set.name}.png"
-                jobs.append((path.stem, lambda s=eval_set, p=path: draw_gradcam(pl_module, s, int(self.settings["gradcam_faces"]), p, normalization, dpi)))
+                jobs.append((path.stem, lambda s=eval_set, p=path: draw_gradcam(pl_module, s, int(self.settings["gradcam_faces"]), p, dpi)))
         for name, job in jobs:
             try:
                 written = job()

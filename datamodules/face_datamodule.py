@@ -188,8 +188,11 @@ class FaceDataModule(L.LightningDataModule):
 
     def _eval_set(self, name: str, table: pd.DataFrame) -> EvalSet:
         frames = fixed_eval_frames(table, self.eval_frames)
-        transform = build_transform(self.image_size, self.normalization, train=False, normalize=self.loader_normalizes)
-        return EvalSet(name, frames, FrameTable(frames, transform, *self._ids()))
+        return EvalSet(name, frames, FrameTable(frames, self._transform(train=False, normalize=True), *self._ids()))
+
+    def _transform(self, train: bool, normalize: bool):
+        augment = self.augment if train else None
+        return build_transform(self.image_size, self.normalization, train=train, augment=augment, normalize=normalize)
 
     def _rank_world(self) -> tuple[int, int]:
         trainer = getattr(self, "trainer", None)
@@ -210,10 +213,7 @@ class FaceDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         rank, world = self._rank_world()
-        transform = build_transform(
-            self.image_size, self.normalization, train=True, augment=self.augment, normalize=self.loader_normalizes
-        )
-        dataset = FrameTable(self.train_table, transform, *self._ids())
+        dataset = FrameTable(self.train_table, self._transform(train=True, normalize=self.loader_normalizes), *self._ids())
         sampler = TrainFrameSampler(
             self.train_table, self.train_frames, self.seed, self.balance, rank, world, seeded=self.num_workers > 0
         )
@@ -237,12 +237,17 @@ class FaceDataModule(L.LightningDataModule):
         normalised passes through.
 
         uint8 batches move a quarter of the bytes through worker shared memory, pinned memory and
-        the copy, and are normalised in one fused pass per batch on the accelerator. The values are
-        those of the per-image normalisation, bit for bit on the same device. Code that iterates
-        these loaders outside a Trainer calls this too.
+        the copy; on the accelerator they take one conversion and one fused multiply-add per batch.
+        The values are those of the per-image normalisation, bit for bit on the same device. Code
+        that iterates these loaders outside a Trainer calls this too.
         """
-        if batch["image"].dtype == torch.uint8:
-            batch["image"] = normalize_uint8(batch["image"], self.normalization)
+        if batch["image"].dtype != torch.uint8:
+            return batch
+        batch["image"] = normalize_uint8(batch["image"], self.normalization)
+        if self.trainer is not None:
+            # The precision plugin converted the batch before the copy, while the images were uint8:
+            # a "true" precision (bf16-true, 16-true, 64-true) casts the new floats now.
+            batch = self.trainer.precision_plugin.convert_input(batch)
         return batch
 
     # -- resume (datamodules/resumable.py): Lightning saves this into every checkpoint -----------
@@ -257,9 +262,14 @@ class FaceDataModule(L.LightningDataModule):
         self._resume_state = dict(state) if state else None
 
     def _eval_loader(self, eval_set: EvalSet) -> DataLoader:
+        # EvalSet.dataset gives normalised images (Grad-CAM reads it); where the device normalises
+        # (decided now: setup may run before the Trainer is attached), the loader reads uint8.
+        dataset = eval_set.dataset
+        if not self.loader_normalizes:
+            dataset = FrameTable(eval_set.frames, self._transform(train=False, normalize=False), *self._ids())
         rank, world = self._rank_world()
         sampler = EvalShardSampler(len(eval_set.frames), rank, world)
-        return self._loader(eval_set.dataset, sampler, self.eval_batch_size, drop_last=False)
+        return self._loader(dataset, sampler, self.eval_batch_size, drop_last=False)
 
     def val_dataloader(self) -> DataLoader:
         return self._eval_loader(self.val_set)

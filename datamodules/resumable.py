@@ -70,7 +70,7 @@ class SeededSample(NamedTuple):
 
 @contextmanager
 def seeded_generators(seed: int) -> Iterator[None]:
-    """Python, numpy and torch (CPU) generators seeded with ``seed`` inside, put back after.
+    """Python, numpy and torch (CPU) generators seeded with ``seed`` inside, put back after (except in a worker).
 
     In a DataLoader worker they are not put back: every sample seeds them afresh and nothing else
     in a worker draws from them, and saving numpy's state alone costs ~70 us a sample. The torch

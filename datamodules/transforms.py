@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import torch
@@ -49,6 +50,13 @@ def _normalized(images: torch.Tensor, scale: torch.Tensor, bias: torch.Tensor) -
     return torch.addcmul(bias, images.to(torch.float32), scale)
 
 
+@functools.cache
+def _affine_on(normalization: str, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`_affine` of a named normalisation, made once per device (a copy to an accelerator per
+    batch would wait for it)."""
+    return _affine(*NORMALIZATION[normalization], device=device)
+
+
 def normalize_uint8(images: torch.Tensor, normalization: str) -> torch.Tensor:
     """uint8 images (CHW or NCHW, any device) -> float32 normalised with ``normalization``'s statistics.
 
@@ -56,7 +64,7 @@ def normalize_uint8(images: torch.Tensor, normalization: str) -> torch.Tensor:
     normalised here equals the stack of its images normalised one by one, bit for bit.
     """
     check_choice("normalization", normalization, NORMALIZATION)
-    return _normalized(images, *_affine(*NORMALIZATION[normalization], device=images.device))
+    return _normalized(images, *_affine_on(normalization, images.device))
 
 
 class NormalizeUint8(torch.nn.Module):

@@ -16,12 +16,18 @@ from datamodules.transforms import NORMALIZATION, normalize_uint8
 OVERRIDES = ["experiment=baseline_multidomain", "scale=demo", "data.num_workers=0"]
 
 
+def _trainer(device: str, precision=None):
+    """What the datamodule reads of a Trainer: the strategy's device and the precision plugin."""
+    return SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)), precision_plugin=precision,
+                           global_rank=0, world_size=1)
+
+
 def _datamodule(tmp_path, synthetic_root, normalize_on: str, device: str | None = None):
     cfg = compose([*OVERRIDES, f"data.normalize_on={normalize_on}"], tmp_path, synthetic_root)
     datamodule = instantiate(cfg.data, _convert_="all")
-    if device is not None:  # what Lightning attaches before setup; only the strategy's device is read
-        datamodule.trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device(device)))
-    datamodule.setup("fit")
+    datamodule.setup("fit")  # engine/pipeline.py sets the datamodule up before the Trainer exists
+    if device is not None:
+        datamodule.trainer = _trainer(device)
     return datamodule
 
 
@@ -49,10 +55,40 @@ def test_device_and_loader_normalisation_give_the_same_batches(tmp_path, synthet
 
 
 def test_auto_normalises_on_an_accelerator_and_in_the_loader_on_the_cpu(tmp_path, synthetic_root):
-    assert not _datamodule(tmp_path / "gpu", synthetic_root, "auto", device="cuda").loader_normalizes
-    assert _datamodule(tmp_path / "cpu", synthetic_root, "auto", device="cpu").loader_normalizes
+    on_gpu = _datamodule(tmp_path / "gpu", synthetic_root, "auto", device="cuda")
+    assert not on_gpu.loader_normalizes
+    # Decided when the loaders are made, though setup ran before the Trainer was attached: every loader
+    # gives uint8, while the evaluation sets' own datasets (read by Grad-CAM) stay normalised.
+    for loader in (on_gpu.train_dataloader(), on_gpu.val_dataloader(), *on_gpu.test_dataloader()):
+        assert loader.dataset[0]["image"].dtype == torch.uint8
+    assert on_gpu.val_set.dataset[0]["image"].dtype == torch.float32
+    on_cpu = _datamodule(tmp_path / "cpu", synthetic_root, "auto", device="cpu")
+    assert on_cpu.loader_normalizes
+    assert on_cpu.val_dataloader().dataset[0]["image"].dtype == torch.float32
     assert _datamodule(tmp_path / "none", synthetic_root, "auto").loader_normalizes  # no Trainer: the CPU
     assert not _datamodule(tmp_path / "forced", synthetic_root, "device", device="cpu").loader_normalizes
+
+
+PRECISIONS = {"bf16-true": torch.bfloat16, "16-true": torch.float16, "64-true": torch.float64, "bf16-mixed": torch.float32}
+
+
+def _plugin(precision: str):
+    from lightning.pytorch.plugins.precision import DoublePrecision, HalfPrecision, MixedPrecision
+
+    if precision == "64-true":
+        return DoublePrecision()
+    return MixedPrecision(precision, "cpu") if precision.endswith("mixed") else HalfPrecision(precision)
+
+
+@pytest.mark.parametrize("precision", PRECISIONS)
+def test_a_true_precision_gets_its_dtype_after_the_normalisation(tmp_path, synthetic_root, precision):
+    """Lightning's precision plugin converts the batch before the copy, when the images are still uint8;
+    the hook hands the normalised floats to it again."""
+    plugin, dtype = _plugin(precision), PRECISIONS[precision]
+    datamodule = _datamodule(tmp_path, synthetic_root, "device", device="cpu")
+    datamodule.trainer = _trainer("cpu", plugin)
+    batch = datamodule.on_after_batch_transfer(_first_batch(datamodule.val_dataloader()), 0)
+    assert batch["image"].dtype == dtype and batch["label"].dtype == torch.int64
 
 
 def test_batch_normalisation_is_the_per_image_arithmetic():

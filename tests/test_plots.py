@@ -128,12 +128,13 @@ def test_gradcam_layer_is_found_for_cnns_and_transformers():
 @pytest.mark.parametrize("experiment", ["dfmoe_ffpp", "dtn_ffpp", "gmdf_multidomain", "moa_ffpp", "suede_uniattack_p1"])
 def test_moe_run_draws_every_plot(experiment, tmp_path, synthetic_root):
     """Every MoE method (CNNs and CLIP ViTs) with t-SNE and Grad-CAM on: every figure is written and readable.
-    (The default figures of all 14 experiments: tests/test_training.py's fast-dev-runs.)"""
+    (The default figures of all 14 experiments: tests/test_training.py's fast-dev-runs.) The loaders give
+    uint8 batches normalised after the transfer, as on a GPU; Grad-CAM reads the normalised test sets."""
     from engine.pipeline import run
 
     cfg = compose(
         [f"experiment={experiment}", "scale=demo", "+trainer.fast_dev_run=true", "synthetic_pretraining.epochs=1",
-         "plots.tsne=true", "plots.gradcam=true", "plots.gradcam_faces=4"],
+         "plots.tsne=true", "plots.gradcam=true", "plots.gradcam_faces=4", "data.normalize_on=device"],
         tmp_path, synthetic_root,
     )
     run(cfg)

@@ -279,6 +279,9 @@ def test_seeded_samples_are_the_same_in_worker_processes_and_in_this_one(tmp_pat
     in_workers = [image for batch in loader for image in batch["image"]]
     assert len(here) == len(in_workers) == 8
     assert all(torch.equal(a, b) for a, b in zip(here, in_workers))
+    plain = build_transform(16, "half", train=False)
+    unaugmented = [plain(Image.open(f).convert("RGB")) for f in table["file"].iloc[[s.row for s in sampler]]]
+    assert sum(not torch.equal(a, b) for a, b in zip(here, unaugmented)) >= 4  # the seeds did augment
 
 
 def test_seeded_sample_augmentation_ignores_the_process_generators(tmp_path):
