@@ -19,9 +19,9 @@ medians of the others and the median of the per-round ratios are reported, with 
     nice -n 10 python benchmarks/loader_throughput.py --workers 0 --format png --augment flip
 
 ``--device-path`` adds the suite's loader as a GPU run has it (uint8 batches; the normalisation runs
-on the device after the copy and is not timed). ``--stages`` also times the decode and transform steps one image at a time on one thread, each
-alternative next to the suite's choice (PIL vs torchvision.io decoding; resize and augmentation on
-uint8 vs on float), to say what each choice gains. Numbers go into docs/BENCHMARKS.md ("Loader
+on the device after the copy and is not timed). ``--stages`` also times the decode and transform
+steps one image at a time on one thread, each alternative next to the suite's choice (PIL vs
+torchvision.io decoding; resize and augmentation on uint8 vs on float), to say what each choice gains. Numbers go into docs/BENCHMARKS.md ("Loader
 throughput"). Decoded + augmented images per second; no model runs.
 """
 

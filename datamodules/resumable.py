@@ -75,8 +75,8 @@ def seeded_generators(seed: int) -> Iterator[None]:
     In a DataLoader worker they are not put back: every sample seeds them afresh and nothing else
     in a worker draws from them, and saving numpy's state alone costs ~70 us a sample. The torch
     generator is seeded directly (``torch.manual_seed`` also visits every accelerator backend:
-    ~85 us). Together 223 us -> 9 us a sample, where a sample takes ~1.4 ms to load
-    (docs/BENCHMARKS.md, "Loader throughput").
+    ~85 us). Together 223 us -> 9 us a sample, timed alone; side by side the loader delivered
+    1.15-1.26x the images/s (docs/BENCHMARKS.md, "Loader throughput").
     """
     generator = torch.default_generator
     restore = get_worker_info() is None
