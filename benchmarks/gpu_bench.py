@@ -25,6 +25,7 @@ import os
 import statistics
 import tempfile
 import time
+import traceback
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -79,7 +80,7 @@ def build(method: str, scale: str, batch_size: int, workers: int, output: Path):
     place = "device" if torch.cuda.is_available() else "auto"
     overrides = [*METHODS[method], f"scale={scale}", "data.source=synthetic", "data.synthetic.progress=false",
                  f"data.batch_size={batch_size}", f"data.num_workers={workers}", "detector.pretrained=null",
-                 f"data.normalize_on={place}"]
+                 f"data.normalize_on={place}", "trainer=gpu"]  # the GPU trainer, its cuDNN autotuner setting included
     cfg = compose_run_config(overrides, output)
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.setup("fit")
@@ -231,46 +232,75 @@ def main() -> None:
         device, args.scale = torch.device("cuda", 0), "paper"
         torch.backends.cuda.matmul.allow_tf32 = True  # where bf16 autocast does not apply (and --precision 32)
         torch.backends.cudnn.allow_tf32 = True
-        torch.backends.cudnn.benchmark = True
     name = torch.cuda.get_device_name(0) if device.type == "cuda" else "cpu"
     peak = args.peak_tflops or (bf16_peak_tflops(name) if device.type == "cuda" else None)
     gpus = torch.cuda.device_count() if device.type == "cuda" else 0
     print(f"device: {name} ({gpus} GPU(s)); bf16 peak {peak or 'unknown'} TFLOP/s; torch {torch.__version__}; "
           f"scale={args.scale} batch={args.batch_size} precision={args.precision} compile={args.compile}", flush=True)
-    rows = {}
+    rows: dict[str, dict] = {}
+    failed: list[str] = []
+
+    def write_json() -> None:  # after every method, so a run cut short keeps what it measured
+        if args.json:
+            args.json.write_text(json.dumps({"device": name, "gpus": gpus, "peak_tflops": peak, "torch": torch.__version__,
+                                             "args": {k: str(v) for k, v in vars(args).items()}, "methods": rows,
+                                             "failed": failed}, indent=1))
+
     with tempfile.TemporaryDirectory() as tmp:
         for method in args.methods:
-            cfg, datamodule, model = build(method, args.scale, args.batch_size, args.workers, Path(tmp) / method)
-            loader = loader_throughput(datamodule, args.loader_batches)
-            batch = full_batch(next(iter(datamodule.train_dataloader())), args.batch_size, device)
-            batch = datamodule.on_after_batch_transfer(batch, 0)  # uint8 -> normalised on the device
-            row = measure_method(model, batch, device, args)
-            row.update(loader_images_per_s=loader, workers=args.workers, input_size=int(cfg.detector.input_size),
-                       params_m=sum(p.numel() for p in model.parameters()) / 1e6)
-            row["mfu"] = row["train_tflop_per_step"] / row["train_step_s"] / peak if peak else None
-            if gpus > 1 and not args.no_ddp:
-                all_gpus = ddp_images_per_s(method, args, gpus)
-                row["ddp_images_per_s"], row["ddp_scaling"] = all_gpus, all_gpus / row["train_images_per_s"]
+            try:
+                row = measure(method, args, device, peak, gpus, Path(tmp) / method)
+            except Exception as error:  # one method's failure is reported and the others still run
+                traceback.print_exc()
+                print(f"{method}: FAILED: {type(error).__name__}: {error}", flush=True)
+                rows[method] = {"error": f"{type(error).__name__}: {error}"}
+                failed.append(method)
+                write_json()
+                continue
+            finally:
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
             rows[method] = row
-            del model
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            mfu = f"{row['mfu'] * 100:5.1f}%" if row["mfu"] is not None else "  n/a"
-            memory = f"{row['peak_memory_gib']:6.2f} GiB" if row["peak_memory_gib"] is not None else "   n/a"
-            ddp = f" DDP x{gpus}: {row['ddp_images_per_s']:.0f} img/s ({row['ddp_scaling']:.2f}x)" if "ddp_scaling" in row else ""
-            compiled = f" compile {row['compile_s']:.1f} s" if row["compile_s"] is not None else ""
-            print(
-                f"{method:16s} input {row['input_size']:3d} params {row['params_m']:7.2f}M | train {row['train_images_per_s']:8.1f} img/s "
-                f"infer {row['infer_images_per_s']:8.1f} img/s | peak mem {memory} | MFU {mfu} | "
-                f"loader {loader:8.1f} img/s ({args.workers} workers){compiled}{ddp}",
-                flush=True,
-            )
+            write_json()
+            print(format_row(method, row, args.workers, gpus), flush=True)
             if row["loader_images_per_s"] < row["train_images_per_s"]:
-                print(f"  {method}: the loader ({loader:.0f} img/s) is slower than training: it is the bottleneck", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps({"device": name, "gpus": gpus, "peak_tflops": peak, "args": {
-            k: str(v) for k, v in vars(args).items()}, "methods": rows}, indent=1))
+                print(f"  {method}: the loader ({row['loader_images_per_s']:.0f} img/s) is slower than training: "
+                      "it is the bottleneck", flush=True)
+    if failed:
+        raise SystemExit(f"gpu_bench: {len(failed)} of {len(args.methods)} methods failed: {', '.join(failed)}")
 
+
+def measure(method: str, args, device: torch.device, peak: float | None, gpus: int, output: Path) -> dict:
+    start = time.perf_counter()
+    cfg, datamodule, model = build(method, args.scale, args.batch_size, args.workers, output)
+    if device.type == "cuda":  # as the Trainer sets it: off where per-expert batch sizes change every step (DFMoE)
+        torch.backends.cudnn.benchmark = bool(cfg.trainer.benchmark)
+    built = time.perf_counter()
+    loader = loader_throughput(datamodule, args.loader_batches)
+    batch = full_batch(next(iter(datamodule.train_dataloader())), args.batch_size, device)
+    batch = datamodule.on_after_batch_transfer(batch, 0)  # uint8 -> normalised on the device
+    loaded = time.perf_counter()
+    row = measure_method(model, batch, device, args)
+    # where this script's own time goes (its 10-minute budget): build, loader, the model's measurement
+    row["phase_s"] = {"build": built - start, "loader": loaded - built, "measure": time.perf_counter() - loaded}
+    row.update(loader_images_per_s=loader, workers=args.workers, input_size=int(cfg.detector.input_size),
+               params_m=sum(p.numel() for p in model.parameters()) / 1e6)
+    row["mfu"] = row["train_tflop_per_step"] / row["train_step_s"] / peak if peak else None
+    del model, batch
+    if gpus > 1 and not args.no_ddp:
+        all_gpus = ddp_images_per_s(method, args, gpus)
+        row["ddp_images_per_s"], row["ddp_scaling"] = all_gpus, all_gpus / row["train_images_per_s"]
+    return row
+
+
+def format_row(method: str, row: dict, workers: int, gpus: int) -> str:
+    mfu = f"{row['mfu'] * 100:5.1f}%" if row["mfu"] is not None else "  n/a"
+    memory = f"{row['peak_memory_gib']:6.2f} GiB" if row["peak_memory_gib"] is not None else "   n/a"
+    ddp = f" DDP x{gpus}: {row['ddp_images_per_s']:.0f} img/s ({row['ddp_scaling']:.2f}x)" if "ddp_scaling" in row else ""
+    compiled = f" compile {row['compile_s']:.1f} s" if row["compile_s"] is not None else ""
+    return (f"{method:16s} input {row['input_size']:3d} params {row['params_m']:7.2f}M | train {row['train_images_per_s']:8.1f} img/s "
+            f"infer {row['infer_images_per_s']:8.1f} img/s | peak mem {memory} | MFU {mfu} | "
+            f"loader {row['loader_images_per_s']:8.1f} img/s ({workers} workers){compiled}{ddp}")
 
 if __name__ == "__main__":
     main()

@@ -13,6 +13,8 @@ epoch (the first warms up allocators and starts the loader):
   ``configure_optimizers``.
 
     python benchmarks/suite_overhead.py --experiment baseline_multidomain --rounds 3
+    # on a GPU, paper scale on the embedded data: both sides on CUDA in bf16 autocast, 60 steps an epoch
+    python benchmarks/suite_overhead.py --scale paper --steps 60 data.source=synthetic detector.pretrained=null
 """
 
 from __future__ import annotations
@@ -33,14 +35,14 @@ from engine.compose import compose_run_config
 from engine.pipeline import build_callbacks, build_loggers
 
 
-def suite_epoch(cfg, epochs: int) -> float:
+def suite_epoch(cfg, epochs: int, steps: int | None = None) -> float:
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     datamodule = instantiate(cfg.data, _convert_="all")
     model = instantiate(cfg.detector, _convert_="all")
     clock = PhaseClock()
     trainer = instantiate(
         cfg.trainer, callbacks=[*build_callbacks(cfg), PhaseTimings(clock)], logger=build_loggers(cfg, Path(cfg.paths.output_dir)),
-        max_epochs=epochs,
+        max_epochs=epochs, **({"limit_train_batches": steps} if steps else {}),
     )
     trainer.fit(model, datamodule=datamodule)
     suite_epoch.steps = int(trainer.num_training_batches)  # steps of an epoch, read by benchmarks/meta_step.py
@@ -54,13 +56,29 @@ class _TrainerStub:
         self.estimated_stepping_batches = steps
 
 
-def bare_epoch(cfg, epochs: int) -> float:
+def _device_and_dtype(cfg) -> tuple[torch.device, torch.dtype | None]:
+    """The device and autocast dtype the run's Trainer would use (``trainer=gpu``: CUDA, bf16-mixed)."""
+    accelerator, precision = str(cfg.trainer.get("accelerator", "cpu")), str(cfg.trainer.get("precision", "32"))
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    device = torch.device("cuda", 0) if on_gpu else torch.device("cpu")
+    dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
+    return device, dtype
+
+
+def bare_epoch(cfg, epochs: int, steps: int | None = None) -> float:
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.setup("fit")
-    model = instantiate(cfg.detector, _convert_="all").train()
+    device, dtype = _device_and_dtype(cfg)
+    if datamodule.normalize_on == "auto":  # what `auto` means under a Trainer on this device
+        datamodule.normalize_on = "device" if device.type == "cuda" else "loader"
+    if device.type == "cuda":  # as the Trainer sets it from `trainer.benchmark`
+        torch.backends.cudnn.benchmark = bool(cfg.trainer.get("benchmark") or False)
+    model = instantiate(cfg.detector, _convert_="all").to(device).train()
+    model.setup("fit")  # channels_last, as the Trainer's setup hook does
+    scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
     loader = datamodule.train_dataloader()
-    model._trainer = _TrainerStub(epochs * len(loader))
+    model._trainer = _TrainerStub(epochs * min(len(loader), steps or len(loader)))
     configured = model.configure_optimizers()
     model._trainer = None
     optimizer = configured["optimizer"] if isinstance(configured, dict) else configured
@@ -70,17 +88,24 @@ def bare_epoch(cfg, epochs: int) -> float:
     for epoch in range(epochs):
         loader.sampler.set_epoch(epoch)
         start = time.perf_counter()
-        for batch in loader:
+        for index, batch in enumerate(loader):
+            if steps and index == steps:  # as the Trainer's limit_train_batches
+                break
+            batch = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             batch = datamodule.on_after_batch_transfer(batch, 0)  # what the Trainer has the datamodule do
-            output = model(batch["image"], batch)
-            loss, _ = model.combine_losses(output, batch)
+            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                output = model(model._images(batch), batch)
+                loss, _ = model.combine_losses(output, batch)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
             if scheduler is not None and per_step:
                 scheduler.step()
         if scheduler is not None and not per_step:
             scheduler.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         seconds = time.perf_counter() - start
     return seconds
 
@@ -90,16 +115,18 @@ def main() -> None:
     parser.add_argument("--experiment", default="baseline_multidomain")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--scale", choices=["demo", "paper"], default="demo")
+    parser.add_argument("--steps", type=int, default=None, help="training steps per epoch, both sides (default: all)")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. data.num_workers=2")
     args = parser.parse_args()
     ratios, suites, bares = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):
-            overrides = [f"experiment={args.experiment}", "scale=demo", "data.synthetic.progress=false", *args.overrides]
+            overrides = [f"experiment={args.experiment}", f"scale={args.scale}", "data.synthetic.progress=false", *args.overrides]
             cfg = compose_run_config(overrides, Path(tmp) / f"round{round_}")
             first_suite = round_ % 2 == 0  # alternate the order: neither side always runs second
             runs = [("suite", suite_epoch), ("bare", bare_epoch)] if first_suite else [("bare", bare_epoch), ("suite", suite_epoch)]
-            times = {name: fn(cfg, args.epochs) for name, fn in runs}
+            times = {name: fn(cfg, args.epochs, args.steps) for name, fn in runs}
             suites.append(times["suite"])
             bares.append(times["bare"])
             ratios.append(times["suite"] / times["bare"])

@@ -345,6 +345,16 @@ def test_consistency_loss_is_the_per_sample_squared_distance_summed_over_dimensi
     torch.testing.assert_close(feature_consistency_loss(original, augmented), torch.tensor(5.12))
 
 
+def test_paper_scale_turns_the_cudnn_autotuner_off_on_the_gpu_trainer(tmp_path):
+    """Per-expert batch sizes change every step: with cuDNN's autotuner each new size is re-timed (a 12 s
+    step on an H200, docs/BENCHMARKS.md). The GPU trainer turns it on for every other detector."""
+    from conftest import compose
+
+    assert compose(["experiment=dfmoe_ffpp"], tmp_path).trainer.benchmark is False
+    assert compose(["experiment=dfmoe_ffpp", "trainer=ddp"], tmp_path).trainer.benchmark is False
+    assert compose(["experiment=baseline_multidomain"], tmp_path).trainer.benchmark is True
+
+
 def test_every_expert_of_every_table_row_and_every_gate_resolves_to_pretrained_weights(tmp_path):
     """Paper scale, no download: each timm name (with its default tag) has a pretrained config with a
     weight source (hub id or URL), for all 6 experts of Table 6 and the 3 gates of Table 4."""

@@ -164,6 +164,8 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python benchmarks/meta_step.py --rounds 2 --epochs 2 --limit-batches 8": (EXTERNAL, "benchmarks"),
     "python benchmarks/suite_overhead.py --experiment baseline_multidomain --rounds 2": (EXTERNAL, "benchmarks"),
     "python benchmarks/expert_layer.py --repeats 5": (EXTERNAL, "benchmarks"),
+    "python benchmarks/expert_layer.py --device cuda --dtype bfloat16 --batch-size 64 --repeats 20 --warmup 5": (EXTERNAL, "benchmarks: GPU"),
+    "python benchmarks/suite_overhead.py --scale paper --steps 60 --rounds 2 data.source=synthetic detector.pretrained=null logger=csv": (EXTERNAL, "benchmarks: GPU"),
     # docs/CLIP_METHODS.md, docs/GMDF.md, docs/CNN_METHODS.md
     "python benchmarks/clip_methods_demo.py --comparisons <experiment> --seeds 0 1 2": (EXTERNAL, "benchmarks"),
     "python run.py -m +sweep=suede_routed_width": (PAPER, ""),

@@ -1,0 +1,44 @@
+"""The suite-overhead benchmark compares like with like: ``--steps`` caps both sides alike, and the bare
+loop trains the same model on the same batches on the Trainer's device. No timing is asserted."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+
+import pytest
+import torch
+from conftest import REPO, compose
+
+
+@pytest.fixture(scope="module")
+def bench():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    spec = importlib.util.spec_from_file_location("suite_overhead", REPO / "benchmarks" / "suite_overhead.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_steps_cap_both_sides_and_the_bare_loop_keeps_the_trainers_device(bench, tmp_path, monkeypatch):
+    cfg = compose(["experiment=baseline_multidomain", "scale=demo", "data.synthetic.progress=false", "logger=csv",
+                   "+trainer.limit_val_batches=1", "trainer.num_sanity_val_steps=0"], tmp_path)
+    assert bench._device_and_dtype(cfg) == (torch.device("cpu"), None)
+    gpu = compose(["experiment=baseline_multidomain", "logger=csv"], tmp_path)  # paper scale: trainer=gpu, bf16-mixed
+    assert bench._device_and_dtype(gpu) == (torch.device("cuda", 0), torch.bfloat16)
+
+    steps = []
+    real_forward = type(bench.instantiate(cfg.detector, _convert_="all")).forward
+
+    def counting_forward(self, *args, **kwargs):
+        steps.append(self.training)
+        return real_forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(bench.instantiate(cfg.detector, _convert_="all")), "forward", counting_forward)
+    assert math.isfinite(bench.bare_epoch(cfg, 2, steps=2))
+    assert steps.count(True) == 4  # 2 epochs of 2 steps
+    steps.clear()
+    assert math.isfinite(bench.suite_epoch(cfg, 1, steps=2))
+    assert bench.suite_epoch.steps == 2
+    assert steps.count(True) == 2  # training steps (validation runs in eval mode)
