@@ -97,13 +97,18 @@ def compose(overrides: list[str], output_dir: Path, synthetic_root: Path | None 
     return cfg
 
 
+# The learning checks train without the test's figures (~5-9 s of matplotlib a run on 2 cores); every
+# experiment's figures are checked in test_training.py's fast-dev-runs, their content in test_plots.py.
+NO_FIGURES = ["~callbacks.plots"]
+
+
 def trained_metrics(overrides: list[str], output_dir: Path, synthetic_root: Path):
     """Train ``overrides`` in-process (``engine.pipeline.run``) into ``output_dir``; its ``csv/metrics.csv``."""
     import pandas as pd
 
     from engine.pipeline import run
 
-    run(compose(overrides, output_dir, synthetic_root))
+    run(compose([*overrides, *NO_FIGURES], output_dir, synthetic_root))
     return pd.read_csv(output_dir / "csv" / "metrics.csv")
 
 
@@ -113,7 +118,7 @@ def trained_aucs(overrides: list[str], output_dir: Path, synthetic_root: Path) -
     from engine.pipeline import run
     from evaluation.results import load_results
 
-    run(compose(overrides, output_dir, synthetic_root))
+    run(compose([*overrides, *NO_FIGURES], output_dir, synthetic_root))
     results = load_results(output_dir / "results.json")
     aucs = {name: round(t["frame"]["auc"], 4) for name, t in results["tests"].items()}
     validation = results["validation"]["metrics"]["frame"]["auc"]
