@@ -302,5 +302,6 @@ def format_row(method: str, row: dict, workers: int, gpus: int) -> str:
             f"infer {row['infer_images_per_s']:8.1f} img/s | peak mem {memory} | MFU {mfu} | "
             f"loader {row['loader_images_per_s']:8.1f} img/s ({workers} workers){compiled}{ddp}")
 
+
 if __name__ == "__main__":
     main()
