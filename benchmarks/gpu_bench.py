@@ -20,6 +20,7 @@ there being no peak to compare with.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import statistics
@@ -167,8 +168,11 @@ def _ddp_worker(rank: int, world: int, method: str, args, port: int, queue) -> N
     dist.init_process_group("nccl", rank=rank, world_size=world)
     torch.cuda.set_device(rank)
     device = torch.device("cuda", rank)
+    torch.backends.cuda.matmul.allow_tf32 = True  # a spawned process: main()'s settings are not inherited
+    torch.backends.cudnn.allow_tf32 = True
     with tempfile.TemporaryDirectory() as tmp:
-        _, datamodule, model = build(method, args.scale, args.batch_size, 0, Path(tmp))
+        cfg, datamodule, model = build(method, args.scale, args.batch_size, 0, Path(tmp))
+        torch.backends.cudnn.benchmark = bool(cfg.trainer.benchmark)
         batch = full_batch(next(iter(datamodule.train_dataloader())), args.batch_size, device)
         batch = datamodule.on_after_batch_transfer(batch, 0)  # uint8 -> normalised on the device
     model = model.to(device).train()
@@ -258,6 +262,7 @@ def main() -> None:
                 write_json()
                 continue
             finally:
+                gc.collect()  # a failed method's tensors (an out-of-memory error's frames) before the cache is emptied
                 if device.type == "cuda":
                     torch.cuda.empty_cache()
             rows[method] = row
@@ -284,12 +289,15 @@ def measure(method: str, args, device: torch.device, peak: float | None, gpus: i
     # where this script's own time goes (its 10-minute budget): build, loader, the model's measurement
     row["phase_s"] = {"build": built - start, "loader": loaded - built, "measure": time.perf_counter() - loaded}
     row.update(loader_images_per_s=loader, workers=args.workers, input_size=int(cfg.detector.input_size),
-               params_m=sum(p.numel() for p in model.parameters()) / 1e6)
+               params_m=sum(p.numel() for p in model.parameters()) / 1e6, cudnn_benchmark=torch.backends.cudnn.benchmark)
     row["mfu"] = row["train_tflop_per_step"] / row["train_step_s"] / peak if peak else None
     del model, batch
     if gpus > 1 and not args.no_ddp:
+        ddp_start = time.perf_counter()
         all_gpus = ddp_images_per_s(method, args, gpus)
         row["ddp_images_per_s"], row["ddp_scaling"] = all_gpus, all_gpus / row["train_images_per_s"]
+        row["phase_s"]["ddp"] = time.perf_counter() - ddp_start
+    row["phase_s"]["total"] = time.perf_counter() - start
     return row
 
 

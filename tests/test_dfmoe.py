@@ -346,8 +346,9 @@ def test_consistency_loss_is_the_per_sample_squared_distance_summed_over_dimensi
 
 
 def test_paper_scale_turns_the_cudnn_autotuner_off_on_the_gpu_trainer(tmp_path):
-    """Per-expert batch sizes change every step: with cuDNN's autotuner each new size is re-timed (a 12 s
-    step on an H200, docs/BENCHMARKS.md). The GPU trainer turns it on for every other detector."""
+    """Per-expert batch sizes change every step: with cuDNN's autotuner each new size is re-timed (the likely
+    cause of 12 s steps on an H200, docs/BENCHMARKS.md). The GPU trainer keeps it on for the others (the
+    baseline here)."""
     from conftest import compose
 
     assert compose(["experiment=dfmoe_ffpp"], tmp_path).trainer.benchmark is False

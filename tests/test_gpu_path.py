@@ -71,6 +71,30 @@ def test_bf16_peak_table():
     assert bf16_peak_tflops("Some Future GPU") is None
 
 
+def test_a_failing_method_is_reported_the_others_still_run_and_the_json_keeps_both(tmp_path, monkeypatch):
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import gpu_bench
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    row = {"train_images_per_s": 1.0, "infer_images_per_s": 2.0, "loader_images_per_s": 3.0, "mfu": None,
+           "peak_memory_gib": None, "compile_s": None, "input_size": 64, "params_m": 0.1}
+
+    def measure(method, *args):
+        if method == "xception":
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return dict(row)
+
+    monkeypatch.setattr(gpu_bench, "measure", measure)
+    out = tmp_path / "gpu.json"
+    monkeypatch.setattr(sys, "argv", ["gpu_bench.py", "--dry-run", "--methods", "xception", "efficientnet_b4", "--json", str(out)])
+    with pytest.raises(SystemExit, match="1 of 2 methods failed: xception"):
+        gpu_bench.main()
+    report = json.loads(out.read_text())
+    assert report["failed"] == ["xception"] and "out of memory" in report["methods"]["xception"]["error"]
+    assert report["methods"]["efficientnet_b4"]["train_images_per_s"] == 1.0  # measured after the failure
+
+
 @pytest.mark.slow
 def test_gpu_script_dry_run_on_cpu(tmp_path, synthetic_root):
     out = tmp_path / "gpu.json"

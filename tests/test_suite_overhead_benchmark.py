@@ -42,3 +42,9 @@ def test_steps_cap_both_sides_and_the_bare_loop_keeps_the_trainers_device(bench,
     assert math.isfinite(bench.suite_epoch(cfg, 1, steps=2))
     assert bench.suite_epoch.steps == 2
     assert steps.count(True) == 2  # training steps (validation runs in eval mode)
+
+
+def test_the_bare_loop_sets_up_detectors_that_read_the_trainer(bench, tmp_path):
+    """MoA-CLIP's setup reads the training domains from ``trainer.datamodule`` (GM-DF's its tokenizer data)."""
+    cfg = compose(["experiment=moa_ffpp", "scale=demo", "demo_pretrained=null", "data.synthetic.progress=false"], tmp_path)
+    assert math.isfinite(bench.bare_epoch(cfg, 1, steps=1))
