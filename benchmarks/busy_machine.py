@@ -52,10 +52,10 @@ def _burn(parent: int) -> None:
 def workload(steps: int, threads: dict | None, experiment: str) -> dict:
     """The measured part, run inside the subprocess: seconds of ``steps`` training steps after one warm-up."""
     import tempfile
-    from types import SimpleNamespace
 
     import torch
     from hydra.utils import instantiate
+    from train_step import stand_in_trainer  # benchmarks/ is on sys.path when this runs as a script
 
     from engine.compose import compose_run_config
     from engine.threads import apply_threads
@@ -71,7 +71,7 @@ def workload(steps: int, threads: dict | None, experiment: str) -> dict:
         datamodule = instantiate(cfg.data, _convert_="all")
         datamodule.setup("fit")
         model = instantiate(cfg.detector, _convert_="all")
-        model._trainer = SimpleNamespace(datamodule=datamodule, world_size=1, global_rank=0, local_rank=0)
+        model._trainer = stand_in_trainer(datamodule)
         model.setup("fit")
         model.train()
         optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4)

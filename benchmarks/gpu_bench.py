@@ -28,12 +28,11 @@ import tempfile
 import time
 import traceback
 from pathlib import Path
-from types import SimpleNamespace
 
 import torch
 from hydra.utils import instantiate
 from torch.utils.flop_counter import FlopCounterMode
-from train_step import loader_throughput  # run as a script: benchmarks/ is on sys.path
+from train_step import loader_throughput, stand_in_trainer  # run as a script: benchmarks/ is on sys.path
 
 from engine.compose import compose_run_config
 
@@ -86,7 +85,7 @@ def build(method: str, scale: str, batch_size: int, workers: int, output: Path):
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.setup("fit")
     model = instantiate(cfg.detector, _convert_="all")
-    model._trainer = SimpleNamespace(datamodule=datamodule, world_size=1, global_rank=0, local_rank=0)
+    model._trainer = stand_in_trainer(datamodule)
     model.setup("fit")
     model._trainer = None
     return cfg, datamodule, model

@@ -29,6 +29,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from train_step import stand_in_trainer  # benchmarks/ is on sys.path when this runs as a script
 
 from callbacks.timings import PhaseClock, PhaseTimings
 from engine.compose import compose_run_config
@@ -47,17 +48,6 @@ def suite_epoch(cfg, epochs: int, steps: int | None = None) -> float:
     trainer.fit(model, datamodule=datamodule)
     suite_epoch.steps = int(trainer.num_training_batches)  # steps of an epoch, read by benchmarks/meta_step.py
     return clock.epochs[-1]["train_s"]
-
-
-class _TrainerStub:
-    """What a detector's ``setup`` and ``configure_optimizers`` read from a trainer: the datamodule (GM-DF's
-    tokenizer, MoA-CLIP's domains) and the length of the run (step schedules)."""
-
-    def __init__(self, steps: int, datamodule):
-        self.estimated_stepping_batches = steps
-        self.datamodule = datamodule
-        self.fast_dev_run = False
-        self.world_size, self.global_rank, self.local_rank = 1, 0, 0
 
 
 class _SynchroniseCuda(L.Callback):
@@ -91,7 +81,7 @@ def bare_epoch(cfg, epochs: int, steps: int | None = None) -> float:
         torch.backends.cudnn.benchmark = bool(cfg.trainer.get("benchmark") or False)
     loader = datamodule.train_dataloader()
     model = instantiate(cfg.detector, _convert_="all").train()
-    model._trainer = _TrainerStub(epochs * min(len(loader), steps or len(loader)), datamodule)
+    model._trainer = stand_in_trainer(datamodule, epochs * min(len(loader), steps or len(loader)))
     model.setup("fit")  # as the Trainer's setup hook: channels_last, GM-DF's tokenizer, MoA-CLIP's domains
     model.to(device)
     configured = model.configure_optimizers()

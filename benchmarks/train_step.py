@@ -22,6 +22,15 @@ from hydra.utils import instantiate
 from engine.compose import compose_run_config
 
 
+def stand_in_trainer(datamodule, stepping_batches: int | None = None) -> SimpleNamespace:
+    """What a detector reads from its trainer outside a Trainer: ``setup`` sizes parts from the training
+    domains (MoA-CLIP's adapters, GM-DF's domain experts and tokenizer) through ``trainer.datamodule``;
+    ``configure_optimizers`` reads the run's length (``estimated_stepping_batches``) for step schedules.
+    Set it as ``model._trainer`` (the benchmarks that time a step without Lightning's loop)."""
+    return SimpleNamespace(datamodule=datamodule, world_size=1, global_rank=0, local_rank=0, fast_dev_run=False,
+                           estimated_stepping_batches=stepping_batches)
+
+
 def loader_throughput(datamodule, batches: int) -> float:
     loader = datamodule.train_dataloader()
     loader.sampler.set_epoch(0)
@@ -100,9 +109,7 @@ def main() -> None:
                 # A real batch (every key the losses read), normalised as Lightning has the datamodule do.
                 batch = datamodule.on_after_batch_transfer(next(iter(datamodule.train_dataloader())), 0)
                 model = instantiate(cfg.detector, _convert_="all")
-                # Methods size parts from the training domains in their setup hook (MoA-CLIP's adapters, GM-DF's
-                # domain experts); the hook reads trainer.datamodule, so give it one without a Trainer.
-                model._trainer = SimpleNamespace(datamodule=datamodule, world_size=1, global_rank=0, local_rank=0)
+                model._trainer = stand_in_trainer(datamodule)
                 model.setup("fit")
                 params = sum(p.numel() for p in model.parameters()) / 1e6
                 seconds = step_time(model, batch, args.device, args.steps, args.precision)
