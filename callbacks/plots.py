@@ -24,7 +24,7 @@ histograms use every frame. Nothing is drawn for a stage other than test.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
+from lightning.pytorch.loggers import Logger
 
 from evaluation import plots
 from evaluation.results import atomic_write_json
@@ -165,7 +166,7 @@ class RunPlots(L.Callback):
         if self.failures:
             atomic_write_json(self.out_dir / "failed.json", self.failures)
             log.error("plots: %d figure(s) failed, listed in %s", len(self.failures), self.out_dir / "failed.json")
-        self._log_images(trainer)
+        log_figures(trainer.loggers, self.written)
         self._routing, self._features = {}, []
 
     def _fail(self, name: str, error: BaseException) -> None:
@@ -209,21 +210,15 @@ class RunPlots(L.Callback):
         order = np.argsort(set_index, kind="stable")  # labels were concatenated set by set
         return plots.plot_tsne(features[order], domains[order], labels, self.out_dir / "tsne.png", dpi=dpi)
 
-    def _log_images(self, trainer: L.Trainer) -> None:
-        from lightning.pytorch.loggers import WandbLogger
+def log_figures(loggers: Iterable[Logger], paths: Iterable[Path], prefix: str = "plots") -> None:
+    """Log PNG files as images to every W&B logger of a run (``<prefix>/<file stem>``): the test
+    figures, and figures drawn after testing (the robustness curves of ``+robustness``). Through
+    ``log_image``, so a lost W&B connection is reported and counted, not raised
+    (callbacks/wandb_logger.py)."""
+    from lightning.pytorch.loggers import WandbLogger
 
-        for logger in trainer.loggers:
-            if isinstance(logger, WandbLogger):
-                for path in self.written:
-                    logger.log_image(key=f"plots/{path.stem}", images=[str(path)])
-
-
-def log_to_wandb_run(paths: list[Path], prefix: str = "plots") -> None:
-    """Log PNG files as images to the active W&B run, if there is one (figures drawn outside a
-    Lightning test, e.g. the robustness curves of ``+robustness``)."""
-    try:
-        import wandb
-    except ImportError:
-        return
-    if wandb.run is not None and paths:
-        wandb.log({f"{prefix}/{Path(p).stem}": wandb.Image(str(p)) for p in paths})
+    paths = list(paths)
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            for path in paths:
+                logger.log_image(key=f"{prefix}/{Path(path).stem}", images=[str(path)])

@@ -12,6 +12,14 @@ then hands over: SIGUSR2 goes to submitit's handler (which requeues the job and 
 ends the run with :class:`Preempted` (exit code 128 + signal, a message saying where the
 checkpoint is). SLURM requeues a job itself after ``scontrol requeue`` or a requeue preemption,
 whatever the exit code. Under DDP the ranks agree on the batch to stop at (one all-reduce per step).
+
+A stop signal also ends the attempt when it arrives outside training (validation selection, testing,
+writing results): :func:`record_stop_signals` makes the job remember every stop signal it received,
+whoever handles it, and the job (engine/jobs.py) then turns an exception of the rest of the attempt
+into :class:`Preempted` (:func:`stopped_attempt`). Such an exception is expected: SLURM's SIGTERM
+reaches every process of the job step, W&B's service process too, so a later W&B call raises
+``ConnectionResetError``; a write may be cut short. Reported as the job's result, it would end the
+sweep with a failure while SLURM already runs the job's next attempt (seen in tests/test_slurm.py).
 """
 
 from __future__ import annotations
@@ -44,6 +52,56 @@ class Preempted(SystemExit):
         return self.message
 
 
+_received: list[int] = []  # the stop signals this job received, in order (record_stop_signals)
+
+
+class _Recording:
+    """A signal handler that records the signal, then runs the handler it replaced."""
+
+    def __init__(self, handler: Any):
+        self.handler = handler
+
+    def __call__(self, signum: int, frame) -> Any:
+        _received.append(int(signum))
+        return self.handler(signum, frame)
+
+
+def record_stop_signals(names: tuple[str, ...] = ("SIGTERM", "SIGUSR2")) -> None:
+    """Start a job's record of stop signals (see the module docstring): forget earlier jobs' signals
+    (several jobs may run in one process) and wrap the Python handlers installed now (submitit's),
+    so each of these signals is recorded before its handler runs. A default or ignored handler is
+    left alone (a default SIGTERM ends the process anyway); :class:`ResumeCheckpoints` records the
+    signals it catches itself."""
+    _received.clear()
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for name in names:
+        signum = getattr(signal, name)
+        handler = signal.getsignal(signum)
+        if callable(handler) and not isinstance(handler, _Recording):
+            signal.signal(signum, _Recording(handler))
+
+
+def received_stop_signal() -> int | None:
+    """The first stop signal this job received (:func:`record_stop_signals`), else None."""
+    return _received[0] if _received else None
+
+
+def stopped_attempt(error: Exception) -> Preempted | None:
+    """After a stop signal, the :class:`Preempted` that ``error`` (raised by the rest of the attempt)
+    becomes, chained to it; None when no stop signal was received (``error`` is the job's to report).
+    The error and its traceback are logged first."""
+    signum = received_stop_signal()
+    if signum is None:
+        return None
+    name = signal.Signals(signum).name
+    message = (f"{type(error).__name__} after {name}: {error}. The attempt was ending on {name} "
+               "(preemption, requeue or time limit), so this ends it as stopped, not as the job's result; "
+               "a requeued job resumes from its last checkpoint")
+    log.error("%s", message, exc_info=error)
+    return Preempted(signum, message)
+
+
 class ResumeCheckpoints(Checkpoint):
     """``<dirpath>/last.ckpt`` after every training epoch and at the first batch boundary after one of
     ``signals``; ``signature`` (what the run trains) goes into every checkpoint it writes.
@@ -64,6 +122,7 @@ class ResumeCheckpoints(Checkpoint):
 
     # -- signals -----------------------------------------------------------------------------
     def _on_signal(self, signum: int, frame) -> None:
+        _received.append(int(signum))
         if self.pending is None:
             log.warning("received %s: writing %s at the next batch boundary, then stopping", signal.Signals(signum).name, self.last_path)
             self.pending = signum

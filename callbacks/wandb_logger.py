@@ -2,20 +2,29 @@
 
 On a SLURM requeue or preemption, SLURM sends SIGTERM to every process of the job step, W&B's
 service process included. The suite's own handler (callbacks/resume.py) stops training at the next
-batch boundary after writing ``last.ckpt``. But the next ``log_metrics`` before that boundary
-raises ``ConnectionResetError: Connection lost`` in the training loop. The attempt then ends in an
-error instead of a checkpoint and a requeue (seen in the SLURM checks, tests/test_slurm.py).
+batch boundary after writing ``last.ckpt``. But the next call to W&B before that boundary raises
+``ConnectionResetError: Connection lost``; the attempt would then end in an error instead of a
+checkpoint and a requeue (seen in the SLURM checks, tests/test_slurm.py).
 
 Here the first lost connection is reported once, W&B logging stops for the rest of the attempt, and
-every dropped call is counted and reported when the logger is finalised. The CSV logger still has
-every metric, and the next attempt continues the same W&B run (``engine.attempts.wandb_run_id``).
-Only connection errors are caught; any other error from W&B is raised as before.
+every dropped call is counted and reported when the logger is finalised. Every W&B call of a run
+goes through :meth:`ResilientWandbLogger.call`: Lightning's logging methods (wrapped below), the
+suite's own (the run summary and files, engine/run_logging.py; test figures, callbacks/plots.py),
+and W&B's import telemetry. That last one is the hidden one: a W&B run hooks the import of some
+a hundred libraries (sklearn, joblib, ...) to tell its service which were imported, so once the
+service is dead the first ``import sklearn`` anywhere in the run raised ``ConnectionResetError``
+(measured: the test figures failed that way).
+The CSV logger still has every metric, ``results.json`` every result, and the next attempt
+continues the same W&B run (``engine.attempts.wandb_run_id``). Only connection errors are caught;
+any other error from W&B is raised as before.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from lightning.pytorch.loggers import WandbLogger
 
@@ -27,40 +36,79 @@ _GUARDED = ("log_metrics", "log_hyperparams", "log_table", "log_text", "log_imag
 
 class ResilientWandbLogger(WandbLogger):
     """:class:`WandbLogger` that survives the loss of W&B's service process (see the module docstring).
-    ``dropped_calls`` counts the logging calls it skipped after the connection was lost."""
+    ``dropped_calls`` counts the W&B calls it skipped after the connection was lost."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.connection_error: str | None = None
         self.dropped_calls = 0
+        self._guarded_imports_of: str | None = None  # the run whose import hooks go through call()
+
+    def call(self, what: str, fn: Callable[..., Any], *args, **kwargs) -> Any:
+        """``fn(*args, **kwargs)``, a call to W&B described by ``what``; None (and counted) once the
+        connection to W&B's service is lost, the first loss reported with ``what``."""
+        if self.connection_error is not None:
+            self.dropped_calls += 1
+            return None
+        try:
+            return fn(*args, **kwargs)
+        except ConnectionError as error:  # ConnectionResetError / BrokenPipeError from W&B's service socket
+            self.connection_error = f"{type(error).__name__}: {error}"
+            self.dropped_calls += 1
+            log.warning("W&B lost its service connection in %s (%s), most likely because a SIGTERM (SLURM requeue "
+                        "or preemption) reached its service process; W&B logging stops for this attempt, "
+                        "the run goes on, the CSV logger and results.json keep everything", what, self.connection_error)
+            return None
+
+    @property
+    def experiment(self) -> Any:
+        experiment = WandbLogger.experiment.fget(self)
+        run_id = getattr(experiment, "id", None)
+        if run_id is not None and run_id != getattr(self, "_guarded_imports_of", None):
+            self._guarded_imports_of = run_id
+            self._guard_import_telemetry(str(run_id))
+        return experiment
+
+    def _guard_import_telemetry(self, run_id: str) -> None:
+        """Route W&B's post-import hooks of run ``run_id`` through :meth:`call` (module docstring)."""
+        try:
+            from wandb.sdk.lib import import_hooks
+
+            lock, hooks = import_hooks._post_import_hooks_lock, import_hooks._post_import_hooks
+        except (ImportError, AttributeError) as error:  # a wandb whose internals moved
+            log.warning("W&B: could not guard W&B's import telemetry (%s); if W&B's service dies, a later "
+                        "import of a library W&B watches can raise ConnectionResetError", error)
+            return
+        with lock:
+            for name, by_id in hooks.items():
+                hook = by_id.get(run_id)
+                if hook is not None:
+                    by_id[run_id] = functools.partial(self.call, f"W&B's telemetry on importing {name}", hook)
 
     def finalize(self, status: str) -> None:
         if self.connection_error is None:
             super().finalize(status)
             return
-        log.warning("W&B: %d logging call(s) of this attempt were dropped after W&B's service connection was lost "
+        log.warning("W&B: %d call(s) of this attempt were dropped after W&B's service connection was lost "
                     "(%s); the CSV logger has every metric", self.dropped_calls, self.connection_error)
+
+
+def call_wandb(logger: WandbLogger, what: str, fn: Callable[..., Any], *args, **kwargs) -> Any:
+    """``fn(*args, **kwargs)`` through ``logger``'s guard when it has one (a plain ``WandbLogger``
+    configured by hand calls W&B directly, as Lightning does)."""
+    if isinstance(logger, ResilientWandbLogger):
+        return logger.call(what, fn, *args, **kwargs)
+    return fn(*args, **kwargs)
 
 
 def _guarded(name: str):
     method = getattr(WandbLogger, name)
 
     @functools.wraps(method)
-    def call(self: ResilientWandbLogger, *args, **kwargs):
-        if self.connection_error is not None:
-            self.dropped_calls += 1
-            return None
-        try:
-            return method(self, *args, **kwargs)
-        except ConnectionError as error:  # ConnectionResetError / BrokenPipeError from W&B's service socket
-            self.connection_error = f"{type(error).__name__}: {error}"
-            self.dropped_calls += 1
-            log.warning("W&B lost its service connection in %s (%s), most likely because a SIGTERM (SLURM requeue "
-                        "or preemption) reached its service process; W&B logging stops for this attempt, "
-                        "training goes on, the CSV logger keeps every metric", name, self.connection_error)
-            return None
+    def guarded(self: ResilientWandbLogger, *args, **kwargs):
+        return self.call(name, method, self, *args, **kwargs)
 
-    return call
+    return guarded
 
 
 for _name in _GUARDED:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from callbacks.csv_logger import AtomicCSVLogger
-from callbacks.resume import Preempted, ResumeCheckpoints
+from callbacks.resume import Preempted, ResumeCheckpoints, received_stop_signal
 from callbacks.timings import PhaseClock, PhaseTimings
 from common.choices import check_choice
 from detectors.guards import GuardSettings
@@ -182,7 +183,8 @@ def run(cfg: DictConfig) -> float | None:
                 from engine.robustness import evaluate_run, load_settings
 
                 settings = load_settings(OmegaConf.to_container(cfg.robustness, resolve=True))
-                evaluate_run(output_dir, settings, checkpoint=selected or "in-memory", model=model, datamodule=datamodule)
+                evaluate_run(output_dir, settings, checkpoint=selected or "in-memory", model=model, datamodule=datamodule,
+                             loggers=trainer.loggers)
             log_run_outcome(trainer.loggers, output_dir, results)
         if attempt is not None:
             attempts.end("completed")
@@ -194,8 +196,14 @@ def run(cfg: DictConfig) -> float | None:
         raise
     except BaseException as error:
         if attempt is not None:
-            stopped = isinstance(error, SystemExit | KeyboardInterrupt)
-            attempts.end(f"{'stopped' if stopped else 'failed'} ({type(error).__name__}: {error})")
+            signum = received_stop_signal()
+            if isinstance(error, SystemExit | KeyboardInterrupt):
+                how = "stopped"
+            elif signum is not None:  # ends as Preempted in engine/jobs.py
+                how = f"stopped after {signal.Signals(signum).name}"
+            else:
+                how = "failed"
+            attempts.end(f"{how} ({type(error).__name__}: {error})")
         raise
     finally:
         _finish_wandb(preempted)

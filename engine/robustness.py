@@ -39,11 +39,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.transforms.v2.functional import to_pil_image
 
+from callbacks.plots import log_figures
 from datamodules.frame_dataset import FrameTable, load_rgb, video_groups
 from datamodules.transforms import build_transform
 from detectors.weights_file import load_checkpoint_into
@@ -315,11 +317,13 @@ def evaluate_run(
     model: torch.nn.Module | None = None,
     datamodule: Any = None,
     out_dir: str | os.PathLike | None = None,
+    loggers: Sequence[Logger] = (),
 ) -> Path:
     """Evaluate a run under corruptions; writes ``robustness.json`` + figures; returns the JSON path.
 
     ``model`` / ``datamodule`` may be passed in (the pipeline after testing) to skip rebuilding;
-    ``checkpoint`` then only names, in the report, where the model's weights came from.
+    ``checkpoint`` then only names, in the report, where the model's weights came from; the figures
+    go to the W&B loggers among ``loggers`` (the pipeline passes the trainer's).
     """
     run_path = Path(run_dir)
     ckpt = checkpoint
@@ -349,9 +353,7 @@ def evaluate_run(
     figures = plot_robustness_report(report, target_dir / FIGURES_DIR_NAME, label=str(cfg.get("experiment_name") or "model"))
     for figure in figures:
         log.info("wrote %s", figure)
-    from callbacks.plots import log_to_wandb_run
-
-    log_to_wandb_run(figures, prefix="plots/robustness")
+    log_figures(loggers, figures, prefix="plots/robustness")
     log.info("wrote %s", written)
     return written
 

@@ -25,6 +25,8 @@ from typing import Any
 from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger, WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
+from callbacks.wandb_logger import call_wandb
+
 log = logging.getLogger(__name__)
 
 # Run-directory files attached to the W&B run (globs relative to the run directory).
@@ -139,14 +141,17 @@ def log_run_outcome(loggers: Iterable[Logger], output_dir: Path, results: Mappin
     summary = summary_metrics(results)
     for logger in loggers:
         if isinstance(logger, WandbLogger):
-            run = logger.experiment
-            for key, value in summary.items():
-                run.summary[key] = value
-            run.summary["selected/checkpoint"] = str((results.get("validation") or {}).get("checkpoint"))
-            files = attached_files(output_dir)
-            for pattern in save_patterns(files, output_dir):
-                run.save(pattern, base_path=str(output_dir), policy="now", glob=pattern.endswith("/*"))
-            log.info("attached %d run files to the W&B run (%s)", len(files), ", ".join(ATTACHED))
+            call_wandb(logger, "the run summary and files", _wandb_outcome, logger.experiment, output_dir, results, summary)
         elif isinstance(logger, TensorBoardLogger) and "objective" in summary:
             logger.log_metrics({"hp_metric": summary["objective"]})
             logger.save()
+
+
+def _wandb_outcome(run: Any, output_dir: Path, results: Mapping[str, Any], summary: Mapping[str, float]) -> None:
+    for key, value in summary.items():
+        run.summary[key] = value
+    run.summary["selected/checkpoint"] = str((results.get("validation") or {}).get("checkpoint"))
+    files = attached_files(output_dir)
+    for pattern in save_patterns(files, output_dir):
+        run.save(pattern, base_path=str(output_dir), policy="now", glob=pattern.endswith("/*"))
+    log.info("attached %d run files to the W&B run (%s)", len(files), ", ".join(ATTACHED))

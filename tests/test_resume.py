@@ -179,6 +179,64 @@ def test_preempted_job_is_never_recorded_as_failed(tmp_path):
     assert not (tmp_path / FAILED_FILE_NAME).exists()
 
 
+@pytest.fixture
+def submitit_like_usr2():
+    """A Python SIGUSR2 handler installed before the job starts, as submitit installs its own."""
+    seen: list[int] = []
+    previous = signal.signal(signal.SIGUSR2, lambda signum, frame: seen.append(signum))
+    yield seen
+    signal.signal(signal.SIGUSR2, previous)
+
+
+def test_an_error_after_a_stop_signal_ends_the_attempt_as_stopped(submitit_like_usr2, caplog):
+    """SLURM's SIGTERM on a requeue also kills W&B's service: a W&B call after it raises. Reported as
+    the job's result, that error ended the sweep while SLURM already ran the next attempt."""
+    from callbacks.resume import received_stop_signal, record_stop_signals, stopped_attempt
+
+    record_stop_signals()
+    assert stopped_attempt(ConnectionResetError("Connection lost")) is None  # no signal: the job's own error
+    os.kill(os.getpid(), signal.SIGUSR2)
+    assert submitit_like_usr2 == [signal.SIGUSR2]  # the installed handler still runs
+    assert received_stop_signal() == signal.SIGUSR2
+    error = ConnectionResetError("Connection lost")
+    with caplog.at_level("ERROR", logger="callbacks.resume"):
+        stopped = stopped_attempt(error)
+    assert isinstance(stopped, Preempted) and stopped.code == 128 + signal.SIGUSR2
+    assert "ConnectionResetError after SIGUSR2: Connection lost" in str(stopped)
+    assert any(r.exc_info and r.exc_info[1] is error for r in caplog.records)  # the traceback is logged
+    record_stop_signals()  # the next job of the process starts with an empty record
+    assert received_stop_signal() is None
+    os.kill(os.getpid(), signal.SIGUSR2)
+    assert submitit_like_usr2 == [signal.SIGUSR2] * 2  # wrapped once, not twice
+
+
+@pytest.mark.parametrize("signalled", [True, False])
+def test_a_job_failing_after_a_stop_signal_is_stopped_not_failed(submitit_like_usr2, signalled, tmp_path, monkeypatch):
+    """Through the job's entry (engine.jobs.run_job inside fail-soft, as run.py calls it): after a
+    stop signal the error becomes Preempted (a SystemExit, no failed.json); without one it is the job's
+    failure, recorded as before."""
+    from omegaconf import OmegaConf
+
+    from engine import jobs
+    from engine.failures import FAILED_FILE_NAME, run_fail_soft
+
+    def pipeline(cfg):
+        if signalled:
+            os.kill(os.getpid(), signal.SIGUSR2)
+        raise ConnectionResetError("Connection lost")
+
+    monkeypatch.setattr(jobs, "_run_pipeline", pipeline)
+    cfg = OmegaConf.create({"fail_soft": True, "paths": {"output_dir": str(tmp_path)}})
+    if signalled:
+        with pytest.raises(Preempted) as stopped:
+            run_fail_soft(jobs.run_job, cfg)
+        assert isinstance(stopped.value.__cause__, ConnectionResetError)
+        assert not (tmp_path / FAILED_FILE_NAME).exists()
+    else:
+        assert run_fail_soft(jobs.run_job, cfg) != run_fail_soft(jobs.run_job, cfg)  # NaN
+        assert "ConnectionResetError" in (tmp_path / FAILED_FILE_NAME).read_text()
+
+
 # --------------------------------------------------------------------------- through run.py (slow)
 
 def test_a_run_starts_its_own_wandb_service_rather_than_an_inherited_one(monkeypatch):

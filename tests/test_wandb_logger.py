@@ -38,7 +38,7 @@ def test_a_lost_connection_is_reported_once_then_calls_are_dropped_and_counted(t
     assert logger.dropped_calls == 3 and "Connection lost" in logger.connection_error
     messages = [r.getMessage() for r in caplog.records]
     assert sum("lost its service connection in log_metrics" in m for m in messages) == 1
-    assert any("3 logging call(s) of this attempt were dropped" in m for m in messages)
+    assert any("3 call(s) of this attempt were dropped" in m for m in messages)
 
 
 def test_other_errors_are_raised_as_before(tmp_path):
@@ -51,3 +51,108 @@ def test_other_errors_are_raised_as_before(tmp_path):
 def test_the_wandb_logger_config_uses_it(tmp_path):
     cfg = compose(["experiment=baseline_multidomain", "scale=demo", "logger=wandb"], tmp_path)
     assert cfg.logger.wandb._target_ == "callbacks.wandb_logger.ResilientWandbLogger"
+
+
+class _DeadRun(_DeadService):
+    """A W&B run object whose service died: summary writes and file saves raise."""
+
+    @property
+    def summary(self):
+        return self
+
+    def __setitem__(self, key, value):
+        self.log()
+
+    def save(self, *args, **kwargs):
+        self.log()
+
+
+def test_the_run_summary_and_test_figures_go_through_the_same_guard(tmp_path, caplog):
+    """After testing, the pipeline writes W&B's summary and attaches the run's files
+    (engine/run_logging.py), and figures are logged (callbacks/plots.py): on a dead service each is
+    dropped and counted like a metric, so results.json and the CSV logger still end the run."""
+    from callbacks.plots import log_figures
+    from engine.run_logging import log_run_outcome
+
+    logger = ResilientWandbLogger(save_dir=str(tmp_path), offline=True, project="test")
+    service = _DeadRun(ConnectionResetError("Connection lost"))
+    logger._experiment = service
+    (tmp_path / "results.json").write_text("{}")
+    results = {"validation": {"objective": {"value": 0.9}, "checkpoint": "best.ckpt"}}
+    with caplog.at_level(logging.WARNING, logger="callbacks.wandb_logger"):
+        log_run_outcome([logger], tmp_path, results)
+        log_figures([logger], [tmp_path / "roc.png", tmp_path / "scores.png"], prefix="plots/robustness")
+        logger.finalize("success")
+    assert service.calls == 1 and logger.dropped_calls == 3
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("lost its service connection in the run summary and files" in m for m in messages)
+
+
+def test_a_plain_wandb_logger_still_raises(tmp_path):
+    """``call_wandb`` guards only the suite's logger; a ``WandbLogger`` configured by hand behaves as Lightning's."""
+    from lightning.pytorch.loggers import WandbLogger
+
+    from callbacks.wandb_logger import call_wandb
+
+    logger = WandbLogger(save_dir=str(tmp_path), offline=True, project="test")
+    with pytest.raises(ConnectionResetError):
+        call_wandb(logger, "a call", _DeadService(ConnectionResetError("Connection lost")).log)
+
+
+def test_wandb_import_telemetry_goes_through_the_guard(tmp_path):
+    """A W&B run hooks the import of libraries it watches; on a dead service the hook raised
+    ConnectionResetError out of ``import sklearn`` (the test figures failed that way)."""
+    import types
+
+    from wandb.sdk.lib import import_hooks
+
+    logger, service = _logger(tmp_path, ConnectionResetError("Connection lost"))
+    service.id = "run1234"
+    calls = []
+
+    def telemetry_hook(module):  # what W&B registers per run and watched module
+        calls.append(module.__name__)
+        raise ConnectionResetError("Connection lost")
+
+    import_hooks.register_post_import_hook(telemetry_hook, "run1234", "facemoe_fake_module")
+    try:
+        assert logger.experiment is service  # the run's hooks are guarded when the logger hands it out
+        import_hooks.notify_module_loaded(types.ModuleType("facemoe_fake_module"))  # does not raise
+    finally:
+        import_hooks.unregister_post_import_hook("facemoe_fake_module", "run1234")
+    assert calls == ["facemoe_fake_module"]
+    assert logger.dropped_calls == 1 and "Connection lost" in logger.connection_error
+
+
+@pytest.mark.slow
+def test_a_run_whose_wandb_service_dies_still_completes(tmp_path, synthetic_root):
+    """Through run.py: W&B's service process gets SLURM's SIGTERM in the middle of training (the run
+    itself does not). Every later W&B call of the run (metrics, test figures, the run's summary and
+    files) is dropped and counted; the run completes with its results, CSV metrics and exit code 0."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    run_dir = tmp_path / "run"
+    kill = "+callbacks.interrupt={_target_:callbacks.interrupt.SignalAt,epoch:0,batch:2,signal:SIGTERM,target:wandb_service}"
+    args = [sys.executable, "run.py", "experiment=baseline_multidomain", "scale=demo", "trainer.max_epochs=2",
+            "+trainer.limit_train_batches=4", "trainer.enable_progress_bar=false", "~callbacks.progress_bar",
+            kill, f"data.synthetic.root={synthetic_root}", "data.synthetic.progress=false",
+            f"paths.log_dir={tmp_path}", f"hydra.run.dir={run_dir}"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
+    done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    log_text = (run_dir / "train.log").read_text()
+    assert done.returncode == 0, (done.stderr[-3000:], log_text[-3000:])
+    assert "sending SIGTERM to W&B's service process" in log_text  # the kill happened
+    assert log_text.count("W&B lost its service connection") == 1
+    dropped = [line for line in log_text.splitlines() if "call(s) of this attempt were dropped" in line]
+    assert dropped and int(dropped[0].split("W&B: ")[1].split()[0]) >= 2, dropped
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["extra"]["complete_evaluation"] is True
+    assert json.loads((run_dir / "attempts.json").read_text())["attempts"][-1]["end"] == "completed"
+    # The test figures import sklearn after the service died: W&B's import hook must not fail them.
+    assert not (run_dir / "plots" / "failed.json").exists(), (run_dir / "plots" / "failed.json").read_text()
+    assert (run_dir / "plots" / "roc_det_frame.png").is_file()
