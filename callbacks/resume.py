@@ -15,11 +15,12 @@ whatever the exit code. Under DDP the ranks agree on the batch to stop at (one a
 
 A stop signal also ends the attempt when it arrives outside training (validation selection, testing,
 writing results): :func:`record_stop_signals` makes the job remember every stop signal it received,
-whoever handles it, and the job (engine/jobs.py) then turns an exception of the rest of the attempt
-into :class:`Preempted` (:func:`stopped_attempt`). Such an exception is expected: SLURM's SIGTERM
-reaches every process of the job step, W&B's service process too, so a later W&B call raises
-``ConnectionResetError``; a write may be cut short. Reported as the job's result, it would end the
-sweep with a failure while SLURM already runs the job's next attempt (seen in tests/test_slurm.py).
+whoever handles it, and the job (engine/jobs.py) then turns an error of the rest of the attempt that
+such a stop causes into :class:`Preempted` (:func:`stopped_attempt`). Such errors are expected:
+SLURM's SIGTERM reaches every process of the job step, W&B's service process too, so a later W&B
+call raises ``ConnectionResetError``; a write may be cut short. Reported as the job's result, the
+error would end the sweep with a failure while SLURM already runs the job's next attempt (seen in
+tests/test_slurm.py). Other errors (bugs) and a stop that submitit refuses stay the job's failure.
 """
 
 from __future__ import annotations
@@ -53,17 +54,24 @@ class Preempted(SystemExit):
 
 
 _received: list[int] = []  # the stop signals this job received, in order (record_stop_signals)
+_refused: list[BaseException] = []  # what the stop handlers raised: submitit refusing to requeue
 
 
 class _Recording:
-    """A signal handler that records the signal, then runs the handler it replaced."""
+    """A signal handler that records the signal, then runs the handler it replaced. An exception
+    (not a SystemExit) from that handler is a refused stop (submitit after ``max_num_timeout``
+    requeues: ``UncompletedJobError``): it stays the job's failure (:func:`stop_signal_behind`)."""
 
     def __init__(self, handler: Any):
         self.handler = handler
 
     def __call__(self, signum: int, frame) -> Any:
         _received.append(int(signum))
-        return self.handler(signum, frame)
+        try:
+            return self.handler(signum, frame)
+        except Exception as error:
+            _refused.append(error)
+            raise
 
 
 def record_stop_signals(names: tuple[str, ...] = ("SIGTERM", "SIGUSR2")) -> None:
@@ -73,6 +81,7 @@ def record_stop_signals(names: tuple[str, ...] = ("SIGTERM", "SIGUSR2")) -> None
     left alone (a default SIGTERM ends the process anyway); :class:`ResumeCheckpoints` records the
     signals it catches itself."""
     _received.clear()
+    _refused.clear()
     if threading.current_thread() is not threading.main_thread():
         return
     for name in names:
@@ -87,11 +96,42 @@ def received_stop_signal() -> int | None:
     return _received[0] if _received else None
 
 
-def stopped_attempt(error: Exception) -> Preempted | None:
-    """After a stop signal, the :class:`Preempted` that ``error`` (raised by the rest of the attempt)
-    becomes, chained to it; None when no stop signal was received (``error`` is the job's to report).
-    The error and its traceback are logged first."""
+def stop_errors() -> tuple[type[BaseException], ...]:
+    """The errors a stop signal can cause in the rest of an attempt: OS errors (W&B's socket to its
+    killed service, a write cut short, a broken pipe), end of file, torch.distributed's errors (a
+    peer that stopped first) and W&B's errors of a lost service. Anything else (a KeyError, a wrong
+    shape, an assertion) is a bug, and stays the job's failure even after a stop signal."""
+    import torch.distributed as dist
+
+    from callbacks.wandb_logger import service_lost_errors
+
+    dist_errors = (dist.DistError,) if hasattr(dist, "DistError") else ()
+    return (OSError, EOFError, *dist_errors, *service_lost_errors())
+
+
+def stop_signal_behind(error: BaseException) -> int | None:
+    """The stop signal that explains ``error``, raised in the rest of an attempt after it: the first
+    recorded signal when ``error`` (or what it was raised from) is one of :func:`stop_errors` and
+    no stop handler raised it; else None (``error`` is the job's to report)."""
     signum = received_stop_signal()
+    if signum is None:
+        return None
+    chain, seen = [], set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        chain.append(cause)
+        cause = cause.__cause__
+    if any(link is refused for link in chain for refused in _refused):
+        return None
+    return signum if any(isinstance(link, stop_errors()) for link in chain) else None
+
+
+def stopped_attempt(error: Exception) -> Preempted | None:
+    """The :class:`Preempted` that ``error`` becomes when a stop signal explains it
+    (:func:`stop_signal_behind`), chained to it by the caller; else None. The error and its
+    traceback are logged first."""
+    signum = stop_signal_behind(error)
     if signum is None:
         return None
     name = signal.Signals(signum).name

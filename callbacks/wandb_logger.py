@@ -6,17 +6,20 @@ batch boundary after writing ``last.ckpt``. But the next call to W&B before that
 ``ConnectionResetError: Connection lost``; the attempt would then end in an error instead of a
 checkpoint and a requeue (seen in the SLURM checks, tests/test_slurm.py).
 
-Here the first lost connection is reported once, W&B logging stops for the rest of the attempt, and
-every dropped call is counted and reported when the logger is finalised. Every W&B call of a run
-goes through :meth:`ResilientWandbLogger.call`: Lightning's logging methods (wrapped below), the
-suite's own (the run summary and files, engine/run_logging.py; test figures, callbacks/plots.py),
-and W&B's import telemetry. That last one is the hidden one: a W&B run hooks the import of some
-a hundred libraries (sklearn, joblib, ...) to tell its service which were imported, so once the
-service is dead the first ``import sklearn`` anywhere in the run raised ``ConnectionResetError``
-(measured: the test figures failed that way).
+Here the first lost connection is reported once, W&B stops for the rest of the attempt, and every
+dropped call is counted and reported when the logger is finalised. Once its W&B run exists, every
+W&B call of a run goes through :meth:`ResilientWandbLogger.call`: Lightning's logging methods
+(wrapped below), the suite's own (the config, the run summary and files, engine/run_logging.py;
+test and robustness figures, callbacks/plots.py), and W&B's import telemetry. That last one is the
+hidden one: a W&B run hooks the import of about a hundred libraries (sklearn, joblib, ...) to tell
+its service which were imported, so once the service was dead the first ``import sklearn`` anywhere
+in the run raised ``ConnectionResetError`` (measured: the test figures failed that way). Creating
+the W&B run is not guarded (a W&B that cannot start is the job's error), nor are ``watch`` and the
+model upload of ``log_model``, which the suite does not use.
+
 The CSV logger still has every metric, ``results.json`` every result, and the next attempt
-continues the same W&B run (``engine.attempts.wandb_run_id``). Only connection errors are caught;
-any other error from W&B is raised as before.
+continues the same W&B run (``engine.attempts.wandb_run_id``). Only the errors of a lost service
+are caught (:func:`service_lost_errors`); any other error from W&B is raised as before.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ class ResilientWandbLogger(WandbLogger):
             return None
         try:
             return fn(*args, **kwargs)
-        except ConnectionError as error:  # ConnectionResetError / BrokenPipeError from W&B's service socket
+        except service_lost_errors() as error:
             self.connection_error = f"{type(error).__name__}: {error}"
             self.dropped_calls += 1
             log.warning("W&B lost its service connection in %s (%s), most likely because a SIGTERM (SLURM requeue "
@@ -63,10 +66,10 @@ class ResilientWandbLogger(WandbLogger):
     @property
     def experiment(self) -> Any:
         experiment = WandbLogger.experiment.fget(self)
-        run_id = getattr(experiment, "id", None)
-        if run_id is not None and run_id != getattr(self, "_guarded_imports_of", None):
+        run_id = getattr(experiment, "id", None)  # not a str on ranks > 0 (Lightning's dummy experiment)
+        if isinstance(run_id, str) and run_id != getattr(self, "_guarded_imports_of", None):
             self._guarded_imports_of = run_id
-            self._guard_import_telemetry(str(run_id))
+            self._guard_import_telemetry(run_id)
         return experiment
 
     def _guard_import_telemetry(self, run_id: str) -> None:
@@ -91,6 +94,21 @@ class ResilientWandbLogger(WandbLogger):
             return
         log.warning("W&B: %d call(s) of this attempt were dropped after W&B's service connection was lost "
                     "(%s); the CSV logger has every metric", self.dropped_calls, self.connection_error)
+
+
+@functools.cache
+def service_lost_errors() -> tuple[type[BaseException], ...]:
+    """What W&B raises once its service process is gone: ``ConnectionError`` (``ConnectionResetError``,
+    ``BrokenPipeError``) from its socket, and its mailbox errors for a call that waited for a reply."""
+    errors: list[type[BaseException]] = [ConnectionError]
+    try:
+        from wandb.sdk.mailbox.mailbox import MailboxClosedError
+        from wandb.sdk.mailbox.mailbox_handle import HandleAbandonedError
+
+        errors += [MailboxClosedError, HandleAbandonedError]
+    except ImportError:  # another wandb layout: its socket errors are still caught
+        pass
+    return tuple(errors)
 
 
 def call_wandb(logger: WandbLogger, what: str, fn: Callable[..., Any], *args, **kwargs) -> Any:

@@ -20,7 +20,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from callbacks.csv_logger import AtomicCSVLogger
-from callbacks.resume import Preempted, ResumeCheckpoints, received_stop_signal
+from callbacks.resume import Preempted, ResumeCheckpoints, received_stop_signal, stop_signal_behind
 from callbacks.timings import PhaseClock, PhaseTimings
 from common.choices import check_choice
 from detectors.guards import GuardSettings
@@ -195,11 +195,14 @@ def run(cfg: DictConfig) -> float | None:
             attempts.end("preempted")
         raise
     except BaseException as error:
+        signum = stop_signal_behind(error)
+        stopped = isinstance(error, SystemExit | KeyboardInterrupt)
+        # submitit's requeue exits with SystemExit; an error a stop signal explains ends as Preempted (engine/jobs.py)
+        preempted = signum is not None or (stopped and received_stop_signal() is not None)
         if attempt is not None:
-            signum = received_stop_signal()
-            if isinstance(error, SystemExit | KeyboardInterrupt):
+            if stopped:
                 how = "stopped"
-            elif signum is not None:  # ends as Preempted in engine/jobs.py
+            elif signum is not None:
                 how = f"stopped after {signal.Signals(signum).name}"
             else:
                 how = "failed"

@@ -82,12 +82,7 @@ def log_run_config(loggers: Iterable[Logger], cfg: DictConfig) -> dict[str, Any]
             nested["groups"] = group_choices()
             logger.log_hyperparams(nested)
         elif isinstance(logger, WandbLogger):
-            run = logger.experiment
-            run.config.update(flat, allow_val_change=True)
-            for key in SUMMARY_MAX:
-                run.define_metric(key, summary="max")
-            for key in SUMMARY_MIN:
-                run.define_metric(key, summary="min")
+            call_wandb(logger, "the run config", _wandb_config, logger.experiment, flat)
         else:  # TensorBoard and others: their own flattening / sanitising of the dotted dict
             logger.log_hyperparams(flat)
     return flat
@@ -145,6 +140,14 @@ def log_run_outcome(loggers: Iterable[Logger], output_dir: Path, results: Mappin
         elif isinstance(logger, TensorBoardLogger) and "objective" in summary:
             logger.log_metrics({"hp_metric": summary["objective"]})
             logger.save()
+
+
+def _wandb_config(run: Any, flat: Mapping[str, Any]) -> None:
+    run.config.update(dict(flat), allow_val_change=True)
+    for key in SUMMARY_MAX:
+        run.define_metric(key, summary="max")
+    for key in SUMMARY_MIN:
+        run.define_metric(key, summary="min")
 
 
 def _wandb_outcome(run: Any, output_dir: Path, results: Mapping[str, Any], summary: Mapping[str, float]) -> None:

@@ -208,6 +208,40 @@ def test_an_error_after_a_stop_signal_ends_the_attempt_as_stopped(submitit_like_
     assert received_stop_signal() is None
     os.kill(os.getpid(), signal.SIGUSR2)
     assert submitit_like_usr2 == [signal.SIGUSR2] * 2  # wrapped once, not twice
+    # A bug after the signal is not something the stop explains: it stays the job's failure.
+    assert stopped_attempt(KeyError("val/auc")) is None
+    wrapped = RuntimeError("while saving")
+    wrapped.__cause__ = BrokenPipeError("pipe")  # raised from a stop-caused error: explained
+    assert isinstance(stopped_attempt(wrapped), Preempted)
+
+
+def test_a_stop_submitit_refuses_stays_the_jobs_failure(tmp_path):
+    """After max_num_timeout requeues, submitit's SIGUSR2 handler raises UncompletedJobError instead
+    of requeueing: that must still be recorded (failed.json), not turned into a stop."""
+    from omegaconf import OmegaConf
+    from submitit.core.utils import UncompletedJobError
+
+    from callbacks.resume import record_stop_signals, stopped_attempt
+    from engine.failures import FAILED_FILE_NAME, run_fail_soft
+
+    def refuse(signum, frame):
+        raise UncompletedJobError("Job not requeued because: timed-out too many times.")
+
+    previous = signal.signal(signal.SIGUSR2, refuse)
+    try:
+        def job(cfg):
+            record_stop_signals()
+            try:
+                os.kill(os.getpid(), signal.SIGUSR2)
+            except UncompletedJobError as error:
+                stopped = stopped_attempt(error)
+                assert stopped is None
+                raise
+        cfg = OmegaConf.create({"fail_soft": True, "paths": {"output_dir": str(tmp_path)}})
+        run_fail_soft(job, cfg)
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    assert "UncompletedJobError" in (tmp_path / FAILED_FILE_NAME).read_text()
 
 
 @pytest.mark.parametrize("signalled", [True, False])

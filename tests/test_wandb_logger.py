@@ -54,11 +54,21 @@ def test_the_wandb_logger_config_uses_it(tmp_path):
 
 
 class _DeadRun(_DeadService):
-    """A W&B run object whose service died: summary writes and file saves raise."""
+    """A W&B run object whose service died: config, summary writes and file saves raise."""
 
     @property
     def summary(self):
         return self
+
+    @property
+    def config(self):
+        return self
+
+    def update(self, *args, **kwargs):
+        self.log()
+
+    def define_metric(self, *args, **kwargs):
+        self.log()
 
     def __setitem__(self, key, value):
         self.log()
@@ -68,7 +78,7 @@ class _DeadRun(_DeadService):
 
 
 def test_the_run_summary_and_test_figures_go_through_the_same_guard(tmp_path, caplog):
-    """After testing, the pipeline writes W&B's summary and attaches the run's files
+    """Before training the pipeline gives W&B the config; after testing it writes W&B's summary and attaches the run's files
     (engine/run_logging.py), and figures are logged (callbacks/plots.py): on a dead service each is
     dropped and counted like a metric, so results.json and the CSV logger still end the run."""
     from callbacks.plots import log_figures
@@ -78,14 +88,19 @@ def test_the_run_summary_and_test_figures_go_through_the_same_guard(tmp_path, ca
     service = _DeadRun(ConnectionResetError("Connection lost"))
     logger._experiment = service
     (tmp_path / "results.json").write_text("{}")
+    from omegaconf import OmegaConf
+
+    from engine.run_logging import log_run_config
+
+    log_run_config([logger], OmegaConf.create({"detector": {"num_experts": 4}}))
     results = {"validation": {"objective": {"value": 0.9}, "checkpoint": "best.ckpt"}}
     with caplog.at_level(logging.WARNING, logger="callbacks.wandb_logger"):
         log_run_outcome([logger], tmp_path, results)
         log_figures([logger], [tmp_path / "roc.png", tmp_path / "scores.png"], prefix="plots/robustness")
         logger.finalize("success")
-    assert service.calls == 1 and logger.dropped_calls == 3
+    assert service.calls == 1 and logger.dropped_calls == 4
     messages = [r.getMessage() for r in caplog.records]
-    assert any("lost its service connection in the run summary and files" in m for m in messages)
+    assert any("lost its service connection in the run config" in m for m in messages)
 
 
 def test_a_plain_wandb_logger_still_raises(tmp_path):
