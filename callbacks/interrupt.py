@@ -6,7 +6,7 @@ directory keeps a resumed attempt from being interrupted again at the same point
 
 ``target: wandb_service`` sends the signal to W&B's service process (``wandb-core``, a child of
 this process) instead: what SLURM's SIGTERM on a requeue does to it, without stopping the run
-(tests/test_wandb_logger.py checks that such a run still completes)."""
+(tests/test_resume.py checks that such a run still completes)."""
 
 from __future__ import annotations
 

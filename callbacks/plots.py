@@ -32,7 +32,7 @@ import lightning as L
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers import Logger, WandbLogger
 
 from evaluation import plots
 from evaluation.results import atomic_write_json
@@ -215,8 +215,6 @@ def log_figures(loggers: Iterable[Logger], paths: Iterable[Path], prefix: str = 
     figures, and figures drawn after testing (the robustness curves of ``+robustness``). Through
     ``log_image``, so a lost W&B connection is reported and counted, not raised
     (callbacks/wandb_logger.py)."""
-    from lightning.pytorch.loggers import WandbLogger
-
     paths = list(paths)
     for logger in loggers:
         if isinstance(logger, WandbLogger):

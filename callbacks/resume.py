@@ -124,7 +124,8 @@ def stop_signal_behind(error: BaseException) -> int | None:
         cause = cause.__cause__
     if any(link is refused for link in chain for refused in _refused):
         return None
-    return signum if any(isinstance(link, stop_errors()) for link in chain) else None
+    caused = stop_errors()
+    return signum if any(isinstance(link, caused) for link in chain) else None
 
 
 def stopped_attempt(error: Exception) -> Preempted | None:

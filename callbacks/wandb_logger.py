@@ -65,7 +65,7 @@ class ResilientWandbLogger(WandbLogger):
 
     @property
     def experiment(self) -> Any:
-        experiment = WandbLogger.experiment.fget(self)
+        experiment = super().experiment
         run_id = getattr(experiment, "id", None)  # not a str on ranks > 0 (Lightning's dummy experiment)
         if isinstance(run_id, str) and run_id != getattr(self, "_guarded_imports_of", None):
             self._guarded_imports_of = run_id
