@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.choices import settings_from_mapping
+from common.numerics import numerics_tag
 from evaluation.results import atomic_open
 
 log = logging.getLogger(__name__)
@@ -215,13 +216,18 @@ def train_dvae(
     return model.requires_grad_(False), stats
 
 
-def dvae_fingerprint(files: Sequence[str], image_size: int, normalization: str, patch_size: int, config: DVAEConfig) -> str:
-    """A key for the cache: which images (sorted paths), how they are presented, and the tokenizer recipe."""
+def dvae_fingerprint(
+    files: Sequence[str], image_size: int, normalization: str, patch_size: int, config: DVAEConfig, *, numerics: str
+) -> str:
+    """A key for the cache: which images (sorted paths), how they are presented, the tokenizer recipe and
+    where it is trained (``numerics``, common/numerics.py: another thread count or GPU model trains
+    other weights)."""
     digest = hashlib.sha1()
     for path in sorted(files):
         digest.update(path.encode())
         digest.update(b"\n")
-    digest.update(json.dumps({"image_size": image_size, "normalization": normalization, "patch_size": patch_size, **asdict(config)}, sort_keys=True).encode())
+    digest.update(json.dumps({"image_size": image_size, "normalization": normalization, "patch_size": patch_size,
+                              "numerics": numerics, **asdict(config)}, sort_keys=True).encode())
     return digest.hexdigest()[:20]
 
 
@@ -268,7 +274,8 @@ def load_or_train_dvae(
     trained now and saved there (atomically). Under DDP only ``is_writer`` (rank 0) trains and writes;
     ``wait`` (a barrier) is called before the other ranks read, so all ranks use the same tokenizer."""
     cache_dir = Path(cache_dir)
-    key = dvae_fingerprint(files, image_size, normalization, patch_size, config)
+    numerics = numerics_tag(device)
+    key = dvae_fingerprint(files, image_size, normalization, patch_size, config, numerics=numerics)
     path = cache_dir / f"dvae_{key}.pt"
     if is_writer and not path.is_file():
         images = load_training_images(files, image_size, normalization, config.max_images, config.seed)
@@ -279,7 +286,7 @@ def load_or_train_dvae(
         )
         cache_dir.mkdir(parents=True, exist_ok=True)
         payload = {"config": asdict(config), "patch_size": patch_size, "image_size": image_size, "normalization": normalization,
-                   "fingerprint": key, "stats": stats, "state_dict": model.state_dict()}
+                   "fingerprint": key, "numerics": numerics, "stats": stats, "state_dict": model.state_dict()}
         with atomic_open(path, binary=True) as handle:
             torch.save(payload, handle)
     if wait is not None:

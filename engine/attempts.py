@@ -1,6 +1,6 @@
 """The history of a run directory across attempts (a SLURM requeue, a rerun after a crash):
 ``attempts.json`` lists every attempt (start, end, how it ended, wall time, the checkpoint it
-resumed from, the SLURM job), ``csv/metrics.csv`` is appended to rather than rewritten
+resumed from, the SLURM job, torch's intra-op thread count), ``csv/metrics.csv`` is appended to rather than rewritten
 (callbacks/csv_logger.py), and the W&B
 run id is kept in ``wandb_run_id`` so every attempt logs into the same W&B run."""
 
@@ -50,7 +50,14 @@ class Attempts:
         """The number the next :meth:`start` gives this attempt (1 for a new run directory)."""
         return len(self._read()) + 1
 
-    def start(self, resumed_from: str | None) -> dict[str, Any]:
+    def intra_op_threads(self) -> int | None:
+        """The intra-op thread count the latest earlier attempt recorded (None: none recorded one)."""
+        for record in reversed(self._read()):
+            if isinstance(record.get("intra_op_threads"), int):
+                return record["intra_op_threads"]
+        return None
+
+    def start(self, resumed_from: str | None, intra_op_threads: int | None = None) -> dict[str, Any]:
         self._started = time.time()
         self.records = self._read()
         for record in self.records:
@@ -64,6 +71,7 @@ class Attempts:
             "pid": os.getpid(),
             "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
             "slurm_restart_count": int(os.environ.get("SLURM_RESTART_COUNT", 0) or 0),
+            "intra_op_threads": intra_op_threads,  # CPU results depend on it; a resume keeps it (engine/threads.py)
             "end": None,
             "wall_time_s": None,
         }

@@ -23,6 +23,7 @@ from callbacks.csv_logger import AtomicCSVLogger
 from callbacks.resume import Preempted, ResumeCheckpoints, received_stop_signal, stop_signal_behind
 from callbacks.timings import PhaseClock, PhaseTimings
 from common.choices import check_choice
+from common.numerics import numerics_tag
 from detectors.guards import GuardSettings
 from engine import preflight
 from engine.attempts import Attempts, own_wandb_service, wandb_run_id
@@ -126,7 +127,10 @@ def run(cfg: DictConfig) -> float | None:
     if torch.cuda.is_available():
         torch.set_float32_matmul_precision("high")
 
-    apply_threads(OmegaConf.to_container(cfg.threads) if cfg.get("threads") else None)
+    # A resumed run trains with the thread count it began with: CPU results depend on it (common/numerics.py).
+    resume = resolve_resume(cfg.get("ckpt_path", "auto"), output_dir)
+    resumed_threads = Attempts(Path(resume).parent.parent).intra_op_threads() if resume else None
+    threads = apply_threads(OmegaConf.to_container(cfg.threads) if cfg.get("threads") else None, resumed_threads)
     clock = PhaseClock()  # extra.timings of results.json (callbacks/timings.py)
     with clock.phase("data"):
         datamodule = instantiate(cfg.data, _convert_="all")
@@ -139,7 +143,6 @@ def run(cfg: DictConfig) -> float | None:
     if hasattr(model, "configure_guards"):
         model.configure_guards(GuardSettings.from_config(OmegaConf.to_container(cfg.guards, resolve=True) if cfg.get("guards") else None))
     strategy = ddp_strategy(OmegaConf.select(cfg, "trainer.strategy"), model)
-    resume = resolve_resume(cfg.get("ckpt_path", "auto"), output_dir)
     if resume:
         check_resume(resume, cfg, model)  # a changed detector / shape / learning rate stops here
         log.info("resuming from %s", resume)
@@ -151,7 +154,7 @@ def run(cfg: DictConfig) -> float | None:
         plugins=_plugins(), **({"strategy": strategy} if strategy else {}),
     )
     if attempt is not None:
-        attempts.start(resume)
+        attempts.start(resume, threads.intra_op)
     preempted = False
     try:
         # Files of every selected set and room for checkpoints, before the first training step.
@@ -159,8 +162,10 @@ def run(cfg: DictConfig) -> float | None:
         if attempt is not None:
             preflight.check_output_dir(output_dir, preflight.checkpoint_bytes(model))
             begin_attempt(output_dir)  # an earlier attempt's results are moved aside (evaluation/run_dir.py)
+        # Resolved once for the loggers and results.json (a resolve of the whole config: ~0.2-0.45 s a CPU core).
+        resolved = OmegaConf.to_container(cfg, resolve=True)
         if trainer.is_global_zero:
-            log_run_config(trainer.loggers, cfg)
+            log_run_config(trainer.loggers, resolved)
         with clock.phase("fit"):
             trainer.fit(model, datamodule=datamodule, ckpt_path=resume, weights_only=True)
         selected, how = _checkpoint_to_test(trainer, str(cfg.get("test_ckpt", "best")))
@@ -176,7 +181,7 @@ def run(cfg: DictConfig) -> float | None:
         if trainer.is_global_zero:
             cost = measure_model_cost(cfg, model, trainer) if cfg.get("evaluate_cost") else None
             results = _write_outputs(cfg, output_dir, validation, tests, selected, how, objective_key, objective, model, started, cost, clock,
-                                     attempts)
+                                     attempts, resolved)
             print_results_table(tests, f"{cfg.get('experiment_name') or cfg.task_name}: test metrics ({how})", results["summary"].get("m_eer"))
             if cfg.get("robustness"):
                 # +robustness=default: the tested checkpoint under every corruption x severity.
@@ -270,7 +275,7 @@ def measure_model_cost(cfg: DictConfig, model: L.LightningModule, trainer: L.Tra
 
 
 def _write_outputs(cfg, output_dir: Path, validation, tests, selected, how, objective_key, objective, model, started, cost=None,
-                   clock: PhaseClock | None = None, attempts: Attempts | None = None) -> dict:
+                   clock: PhaseClock | None = None, attempts: Attempts | None = None, resolved: dict | None = None) -> dict:
     """Predictions first, results.json last: a results.json only exists once everything is on disk."""
     for name, result in {**{f"val_{k}": v for k, v in validation.items()}, **tests}.items():
         write_predictions(predictions_path(output_dir, name), result["predictions"])
@@ -294,6 +299,8 @@ def _write_outputs(cfg, output_dir: Path, validation, tests, selected, how, obje
         "scale": cfg.get("scale_name"),
         "protocol": cfg.protocol.name,
         "world_size": int(model.trainer.world_size),
+        # What the numbers depend on besides config and seed: the CPU instruction set and thread count, the GPU model.
+        "numerics": numerics_tag(model.trainer.strategy.root_device),
         "complete_evaluation": all(r["complete"] for r in [*validation.values(), *tests.values()]),
         # Frames whose score was NaN / inf, dropped and counted (guards.nonfinite_scores=skip).
         "nonfinite_scores": {name: int(r.get("nonfinite_scores", 0)) for name, r in {**validation, **tests}.items()},
@@ -309,7 +316,7 @@ def _write_outputs(cfg, output_dir: Path, validation, tests, selected, how, obje
     if history is not None:
         extra["attempts"] = history  # count, resumed, total wall time, each attempt
     results = build_results(
-        config=OmegaConf.to_container(cfg, resolve=True),
+        config=resolved if resolved is not None else OmegaConf.to_container(cfg, resolve=True),
         validation=validation_block,
         tests={k: v["metrics"] for k, v in tests.items()},
         git_commit=git_commit(Path(__file__).resolve().parent.parent),

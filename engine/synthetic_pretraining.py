@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from common.choices import check_known_keys
+from common.numerics import numerics_tag
 from engine.checkpoint_io import atomic_torch_save
 from evaluation.results import atomic_write_text
 
@@ -184,13 +185,15 @@ def _pretrain(
 
 def pretraining_key(
     synthetic_name: str, model_name: str, image_size: int, normalization: str, recipe: PretrainingRecipe,
-    patch_size: int | None = None,
+    patch_size: int | None = None, *, numerics: str,
 ) -> str:
+    """The cache key: the data, the model, the recipe and ``numerics`` (common/numerics.py: the weights
+    trained at another thread count differ, and so would every run that starts from them)."""
     from detectors.backbones.clip import tiny_clip_config
 
     payload = {"data": synthetic_name, "model": model_name, "tiny": tiny_clip_config(image_size, patch_size), "image_size": image_size,
                "normalization": normalization, "recipe": asdict(recipe),
-               "captions": FAMILY_CAPTIONS, "version": RECIPE_VERSION}
+               "captions": FAMILY_CAPTIONS, "version": RECIPE_VERSION, "numerics": numerics}
     return hashlib.sha1(json.dumps(payload, sort_keys=True, default=list).encode()).hexdigest()[:16]
 
 
@@ -204,7 +207,8 @@ def load_or_pretrain(
 
     corpus, synthetic_name = corpus_records(synthetic_root, seed, spec, recipe.domains)
     cache_dir = Path(cache_dir)
-    path = cache_dir / f"clip_{pretraining_key(synthetic_name, model_name, image_size, normalization, recipe, patch_size)}.pt"
+    numerics = numerics_tag("cpu")  # trained on the CPU, at this process's intra-op threads
+    path = cache_dir / f"clip_{pretraining_key(synthetic_name, model_name, image_size, normalization, recipe, patch_size, numerics=numerics)}.pt"
     if path.is_file():
         return path
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -221,7 +225,8 @@ def load_or_pretrain(
             stats["last_epoch"]["loss"], stats["prior_loss"], stats["last_epoch"]["accuracy"], stats["prior_accuracy"],
         )
         # the statistics first, the weights last: a weights file in place always has its statistics
-        atomic_write_text(path.with_suffix(".json"), json.dumps({"recipe": asdict(recipe), "stats": stats}, indent=1, default=list))
+        atomic_write_text(path.with_suffix(".json"), json.dumps({"recipe": asdict(recipe), "numerics": numerics, "stats": stats}, indent=1,
+                                                                default=list))
         atomic_torch_save(model.state_dict(), path)
     return path
 

@@ -89,17 +89,26 @@ def prefer_passive_waiting(environ: dict | None = None) -> bool:
     return True
 
 
-_APPLIED: ThreadPlan | None = None
-
-
-def apply_threads(settings: Mapping | None = None) -> ThreadPlan:
+def apply_threads(settings: Mapping | None = None, resumed_intra_op: int | None = None) -> ThreadPlan:
     """Set torch's intra-op and inter-op threads from :func:`plan_threads` and log why. Torch allows the
     inter-op count to be set once per process, before any inter-op work: a later call that asks for
-    another count keeps the first one and says so."""
+    another count keeps the first one and says so.
+
+    ``resumed_intra_op``: the intra-op count the run's earlier attempts trained with, when this attempt
+    resumes them. CPU results depend on that count (common/numerics.py), so ``auto`` keeps it (a job
+    requeued onto a node with other CPUs then trains on as it began, and ends as it would have); a
+    count the user sets is taken, with a warning that the resumed run will not match an uninterrupted one."""
     import torch
 
-    global _APPLIED
     plan = plan_threads(settings)
+    if resumed_intra_op is not None and resumed_intra_op != plan.intra_op:
+        if dict(settings or {}).get("intra_op", "auto") in (None, "auto"):
+            log.info("threads: %d intra-op as the attempts this one resumes (auto would give %d here): CPU results "
+                     "depend on the count (docs/CLUSTER.md, \"Resume\")", resumed_intra_op, plan.intra_op)
+            plan = ThreadPlan(resumed_intra_op, plan.inter_op, plan.budget)
+        else:
+            log.warning("threads.intra_op=%d, but the attempts this one resumes trained with %d: on the CPU the resumed "
+                        "run will not end as an uninterrupted one would (common/numerics.py)", plan.intra_op, resumed_intra_op)
     torch.set_num_threads(plan.intra_op)
     inter_op = plan.inter_op
     if torch.get_num_interop_threads() != inter_op:
@@ -108,7 +117,6 @@ def apply_threads(settings: Mapping | None = None) -> ThreadPlan:
         except RuntimeError:  # already started in this process (a second run in one process, tests)
             inter_op = torch.get_num_interop_threads()
             log.info("inter-op threads stay %d (torch sets them once per process)", inter_op)
-    _APPLIED = plan
     log.info(
         "threads: %d intra-op, %d inter-op; CPU budget %d (%s; the machine has %s cores)",
         plan.intra_op, inter_op, plan.budget.cpus, plan.budget.describe(), os.cpu_count(),

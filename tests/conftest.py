@@ -205,6 +205,32 @@ def tests_sharing_module_fixtures(tests_dir: Path = Path(__file__).parent) -> di
     return sharing
 
 
+# Longest first. Under pytest-xdist the suite's wall time is its work divided among the workers plus a
+# tail: the test still running when the other workers have nothing left. Collected in file order, the
+# 41 s learning check (test_training.py, near the end of the alphabet) started last and left a worker idle
+# for up to its length. These tests (each over 5 s on 2 idle cores, 2026-12-04) go first, longest first;
+# a name that no longer exists is simply not found.
+LONGEST_FIRST = (
+    "tests/test_training.py::test_baseline_learns_the_embedded_data",
+    "tests/test_entry_points.py::test_documented_console_scripts_run_as_typed",
+    "tests/test_synthetic_pretraining.py::test_pretraining_learns_the_captions_is_cached_and_loads_into_the_detector",
+    "tests/test_training.py::test_every_experiment_fast_dev_runs",
+    "tests/test_augment.py::test_each_experiment_uses_the_documented_set",
+    "tests/test_gmdf.py::test_gmdf_multidomain_runs_end_to_end_and_caches_its_tokenizer",
+    "tests/test_gather_ddp.py::test_ddp_gather_equals_single_process",
+    "tests/test_training.py::test_auto_resume_from_last_checkpoint",
+    "tests/test_loader_benchmark.py::test_the_documented_command_runs_small",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    def rank(item) -> int:
+        name = item.nodeid.split("[", 1)[0]
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the rest keep their order
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_xdist_make_scheduler(config, log):
     """Load balancing test by test, except that the tests of a module that share a module-scoped

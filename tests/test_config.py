@@ -89,25 +89,31 @@ def test_run_dirs_never_collide(tmp_path):
 # ---------------------------------------------------------------- protocols
 
 
-@pytest.mark.parametrize("scale", ["paper", "demo"])
-@pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_protocol_composes(protocol, scale, tmp_path):
-    cfg = compose([f"protocol={protocol}", f"scale={scale}"], tmp_path)
+def _protocol_datasets(cfg) -> tuple[dict, dict]:
+    """The resolved config and its ``data.datasets``; the protocol parses against them and names its tests."""
     resolved = OmegaConf.to_container(cfg, resolve=True)
     datasets = resolved["data"]["datasets"]
     parsed = parse_protocol(resolved["protocol"], list(datasets))
-    assert parsed.name == protocol and parsed.test
-    for name in parsed.datasets():
-        if scale == "demo":
-            assert datasets[name]["synthetic"] in ALL_DOMAINS, name
-        else:
-            assert datasets[name]["prepared"].startswith(resolved["paths"]["prepared_dir"]), name
+    assert parsed.name == cfg.protocol.name and parsed.test
+    return resolved, {name: datasets[name] for name in parsed.datasets()}
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_protocol_composes_at_paper_scale_on_prepared_data(protocol, tmp_path):
+    resolved, datasets = _protocol_datasets(compose([f"protocol={protocol}", "scale=paper"], tmp_path))
+    assert resolved["protocol"]["name"] == protocol
+    for name, dataset in datasets.items():
+        assert dataset["prepared"].startswith(resolved["paths"]["prepared_dir"]), name
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_protocol_selects_data_at_demo_scale(protocol, tmp_path, synthetic_root):
-    """Every item selects frames from the synthetic stand-ins (types exist, no leakage)."""
+    """Every dataset has its synthetic stand-in, and every item selects frames from it (types exist, no leakage)."""
     cfg = compose([f"protocol={protocol}", "scale=demo"], tmp_path, synthetic_root)
+    resolved, datasets = _protocol_datasets(cfg)
+    assert resolved["protocol"]["name"] == protocol
+    for name, dataset in datasets.items():
+        assert dataset["synthetic"] in ALL_DOMAINS, name
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.setup("fit")
     assert len(datamodule.train_table) and len(datamodule.val_set.frames)

@@ -4,7 +4,7 @@ compose to what they promise; the fast dev run and the profiler run end to end o
 from __future__ import annotations
 
 import pytest
-from conftest import CONF, compose
+from conftest import CONF, NO_FIGURES, compose
 
 from engine.pipeline import run
 from evaluation.results import load_results
@@ -48,8 +48,8 @@ def test_optuna_search_config_composes(tmp_path):
 
 
 def test_debug_fast_dev_run_and_profiler_run(tmp_path, synthetic_root):
-    run(compose([*DEMO, "debug=fast_dev_run"], tmp_path / "fdr", synthetic_root))
+    run(compose([*DEMO, "debug=fast_dev_run", *NO_FIGURES], tmp_path / "fdr", synthetic_root))
     assert load_results(tmp_path / "fdr" / "results.json")["extra"]["complete_evaluation"] is False
-    run(compose([*DEMO, "debug=profiler", "trainer.limit_train_batches=2"], tmp_path / "prof", synthetic_root))
+    run(compose([*DEMO, "debug=profiler", "trainer.limit_train_batches=2", *NO_FIGURES], tmp_path / "prof", synthetic_root))
     profiles = list((tmp_path / "prof").glob("*profile*.txt"))
     assert profiles and "run_training_epoch" in profiles[0].read_text()

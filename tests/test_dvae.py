@@ -94,9 +94,14 @@ def test_cache_is_reused_for_the_same_files_and_separate_for_others(tmp_path, mo
     assert same_path == path
     images = torch.randn(3, 3, 32, 32)
     assert torch.equal(reloaded.tokenize(images), model.tokenize(images))
-    assert dvae_fingerprint(files[:-1], 32, "clip", 8, config) != payload["fingerprint"]
-    assert dvae_fingerprint(files, 32, "imagenet", 8, config) != payload["fingerprint"]
-    assert dvae_fingerprint(files, 32, "clip", 8, DVAEConfig(vocab_size=9)) != payload["fingerprint"]
+    numerics = payload["numerics"]
+    assert numerics == f"cpu/{torch.backends.cpu.get_cpu_capability()}/{torch.get_num_threads()} threads"
+    assert dvae_fingerprint(files, 32, "clip", 8, config, numerics=numerics) == payload["fingerprint"]
+    assert dvae_fingerprint(files[:-1], 32, "clip", 8, config, numerics=numerics) != payload["fingerprint"]
+    assert dvae_fingerprint(files, 32, "imagenet", 8, config, numerics=numerics) != payload["fingerprint"]
+    assert dvae_fingerprint(files, 32, "clip", 8, DVAEConfig(vocab_size=9), numerics=numerics) != payload["fingerprint"]
+    # trained at another thread count (or on a GPU) the weights differ: cached apart (common/numerics.py)
+    assert dvae_fingerprint(files, 32, "clip", 8, config, numerics=numerics.replace(" threads", "0 threads")) != payload["fingerprint"]
 
 
 def test_detector_trains_its_tokenizer_from_the_training_frames(tmp_path):

@@ -50,7 +50,7 @@ TINY = [
     "experiment=baseline_ffpp", "scale=demo", "detector=resnet34", "trainer.max_epochs=1",
     "+trainer.limit_train_batches=2", "data.batch_size=4", "data.eval_batch_size=32",
     "data.frames_per_video.train=1", "data.frames_per_video.eval=1",
-    "~protocol.test", "+protocol.test={celebdf:{dataset:celebdf_v2,split:test}}", "callbacks.progress_bar=null",
+    "~protocol.test", "+protocol.test={celebdf:{dataset:celebdf_v2,split:test}}", "callbacks.progress_bar=null", "~callbacks.plots",
 ]
 
 

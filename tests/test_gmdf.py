@@ -503,9 +503,11 @@ def test_dvae_mim_needs_a_tokenizer_before_training():
 def test_gmdf_multidomain_runs_end_to_end_and_caches_its_tokenizer(tmp_path, synthetic_root):
     """The README job at a tiny budget: the tiny CLIP is pretrained on the embedded data and loaded, the
     dVAE is trained on the training frames, both are cached under paths.cache_dir, training is the
-    meta-optimiser, every test set is scored, M_EER is logged."""
+    meta-optimiser, every test set is scored, M_EER is logged. The tiny ViT at patch 8 (a quarter of the
+    demo's patch-4 tokens: 28 s -> 8 s here) and no figures; the patch reaching the detector and the
+    pretraining is tests/test_synthetic_pretraining.py's, the demo at patch 4 learning tests/test_clip_demos.py's (slow)."""
     import pandas as pd
-    from conftest import compose
+    from conftest import NO_FIGURES, compose
 
     from engine.pipeline import run
     from evaluation.results import load_results
@@ -513,7 +515,7 @@ def test_gmdf_multidomain_runs_end_to_end_and_caches_its_tokenizer(tmp_path, syn
     overrides = [
         "experiment=gmdf_multidomain", "scale=demo", "trainer.max_epochs=1", "+trainer.limit_train_batches=2", "trainer.log_every_n_steps=1",
         f"paths.cache_dir={tmp_path / 'cache'}", "detector.mim.tokenizer.steps=5", "detector.mim.tokenizer.max_images=64",
-        "synthetic_pretraining.epochs=1", "synthetic_pretraining.domains=[jfsfdb]",
+        "synthetic_pretraining.epochs=1", "synthetic_pretraining.domains=[jfsfdb]", "demo_clip_patch_size=8", *NO_FIGURES,
     ]
     run(compose(overrides, tmp_path / "run", synthetic_root))
     results = load_results(tmp_path / "run" / "results.json")

@@ -9,6 +9,7 @@ import json
 import pytest
 import yaml
 from conftest import compose
+from omegaconf import OmegaConf
 
 from engine.pipeline import run
 from engine.run_logging import attached_files, flat_config, flatten, save_patterns, summary_metrics
@@ -25,7 +26,7 @@ def test_flatten_keeps_lists_as_one_value():
 
 def test_flat_config_names_the_sweep_knobs(tmp_path):
     cfg = compose(["experiment=dfmoe_ffpp", "scale=demo", "detector.top_k=3"], tmp_path)
-    flat = flat_config(cfg, choices={"detector": "dfmoe", "protocol": "ffpp_cross_dataset"})
+    flat = flat_config(OmegaConf.to_container(cfg, resolve=True), choices={"detector": "dfmoe", "protocol": "ffpp_cross_dataset"})
     assert flat["detector.top_k"] == 3 and flat["detector.num_experts"] == cfg.detector.num_experts
     assert flat["protocol.name"] == cfg.protocol.name and flat["experiment_name"] == "dfmoe_ffpp"
     assert flat["groups.detector"] == "dfmoe"

@@ -21,9 +21,9 @@ def bench():
     return module
 
 
-def test_steps_cap_both_sides_and_the_bare_loop_keeps_the_trainers_device(bench, tmp_path, monkeypatch):
-    cfg = compose(["experiment=baseline_multidomain", "scale=demo", "data.synthetic.progress=false", "logger=csv",
-                   "+trainer.limit_val_batches=1", "trainer.num_sanity_val_steps=0"], tmp_path)
+def test_steps_cap_both_sides_and_the_bare_loop_keeps_the_trainers_device(bench, tmp_path, monkeypatch, synthetic_root):
+    cfg = compose(["experiment=baseline_multidomain", "scale=demo", "logger=csv",
+                   "+trainer.limit_val_batches=1", "trainer.num_sanity_val_steps=0"], tmp_path, synthetic_root)
     assert bench._device_and_dtype(cfg) == (torch.device("cpu"), None)
     gpu = compose(["experiment=baseline_multidomain", "logger=csv"], tmp_path)  # paper scale: trainer=gpu, bf16-mixed
     assert bench._device_and_dtype(gpu) == (torch.device("cuda", 0), torch.bfloat16)
@@ -44,7 +44,7 @@ def test_steps_cap_both_sides_and_the_bare_loop_keeps_the_trainers_device(bench,
     assert steps.count(True) == 2  # training steps (validation runs in eval mode)
 
 
-def test_the_bare_loop_sets_up_detectors_that_read_the_trainer(bench, tmp_path):
+def test_the_bare_loop_sets_up_detectors_that_read_the_trainer(bench, tmp_path, synthetic_root):
     """MoA-CLIP's setup reads the training domains from ``trainer.datamodule`` (GM-DF's its tokenizer data)."""
-    cfg = compose(["experiment=moa_ffpp", "scale=demo", "demo_pretrained=null", "data.synthetic.progress=false"], tmp_path)
+    cfg = compose(["experiment=moa_ffpp", "scale=demo", "demo_pretrained=null"], tmp_path, synthetic_root)
     assert math.isfinite(bench.bare_epoch(cfg, 1, steps=1))

@@ -118,6 +118,22 @@ def test_apply_threads_sets_torch(monkeypatch):
         torch.set_num_threads(before)
 
 
+def test_a_resumed_run_keeps_its_thread_count_unless_the_user_sets_one(monkeypatch, caplog):
+    """engine/threads.py: ``auto`` takes the count of the attempts being resumed (CPU results depend on it);
+    a count the user sets wins, with a warning that the resumed run will not match an uninterrupted one."""
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "cpu_budget", lambda: CpuBudget(3, {"cgroup": 3.0}))
+    try:
+        assert threads.apply_threads({"intra_op": "auto"}, resumed_intra_op=2).intra_op == 2
+        assert torch.get_num_threads() == 2
+        with caplog.at_level("WARNING", logger="engine.threads"):
+            assert threads.apply_threads({"intra_op": 1}, resumed_intra_op=2).intra_op == 1
+        assert "trained with 2" in caplog.text and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_data_config_resolves_workers_within_the_budget(tmp_path):
     from engine.compose import compose_run_config
 

@@ -6,7 +6,7 @@ import logging
 import time
 
 import pytest
-from conftest import compose
+from conftest import NO_FIGURES, compose
 
 from callbacks.timings import PhaseClock
 from engine.pipeline import run
@@ -28,7 +28,7 @@ def test_phase_clock_records_blocks_also_when_they_raise():
 def test_run_writes_phase_and_epoch_timings(tmp_path, synthetic_root, caplog):
     cfg = compose(
         ["experiment=baseline_multidomain", "scale=demo", "trainer.max_epochs=2", "+trainer.limit_train_batches=2",
-         "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1"],
+         "+trainer.limit_val_batches=1", "+trainer.limit_test_batches=1", *NO_FIGURES],
         tmp_path, synthetic_root,
     )
     # Phases and epochs are logged by callbacks.timings, the thread plan by engine.threads.

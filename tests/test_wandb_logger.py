@@ -88,11 +88,9 @@ def test_the_run_summary_and_test_figures_go_through_the_same_guard(tmp_path, ca
     service = _DeadRun(ConnectionResetError("Connection lost"))
     logger._experiment = service
     (tmp_path / "results.json").write_text("{}")
-    from omegaconf import OmegaConf
-
     from engine.run_logging import log_run_config
 
-    log_run_config([logger], OmegaConf.create({"detector": {"num_experts": 4}}))
+    log_run_config([logger], {"detector": {"num_experts": 4}})
     results = {"validation": {"objective": {"value": 0.9}, "checkpoint": "best.ckpt"}}
     with caplog.at_level(logging.WARNING, logger="callbacks.wandb_logger"):
         log_run_outcome([logger], tmp_path, results)

@@ -23,7 +23,6 @@ from pathlib import Path
 import dlib
 import numpy as np
 from PIL import Image
-from skimage.transform import SimilarityTransform
 
 from common.choices import check_choice
 
@@ -133,7 +132,10 @@ def umeyama_similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     if not np.isfinite(source).all() or not np.isfinite(target).all():
         raise ValueError("similarity transform: points must be finite")
     # scikit-image's SimilarityTransform estimates exactly this (its Umeyama, reflections excluded;
-    # equal to the former hand-written version to 1e-15 on random point sets).
+    # equal to the former hand-written version to 1e-15 on random point sets). Imported here: it loads
+    # scipy's spatial and special modules (0.3 s), which a command stopped by a wrong argument never needs.
+    from skimage.transform import SimilarityTransform
+
     if hasattr(SimilarityTransform, "from_estimate"):  # scikit-image >= 0.26
         transform = SimilarityTransform.from_estimate(source, target)
         ok = bool(transform)
