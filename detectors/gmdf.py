@@ -639,10 +639,12 @@ class GMDFDetector(BaseDetector):
         self.tokenizer.load_state_dict(tokenizer.state_dict())
         self.tokenizer_ready.fill_(True)
 
-    def prepare_tokenizer(self, datamodule: Any, quick: bool = False) -> tuple[Path, dict]:
+    def prepare_tokenizer(self, datamodule: Any, quick: bool = False, device: Any = None) -> tuple[Path, dict]:
         """Load the dVAE for this datamodule's training frames from the cache, or train and cache it.
         ``quick`` (used under ``fast_dev_run``, which only checks that the code runs) trains it for at most
-        10 steps on 64 images; its settings differ, so it is cached apart from the real one."""
+        10 steps on 64 images; its settings differ, so it is cached apart from the real one. ``device``:
+        where to train it without a trainer (``python -m engine.tokenizer``: the run's device, so the run
+        finds the file; the cache is per device kind and CPU thread count, common/numerics.py)."""
         if self.tokenizer is None:
             raise ValueError("GMDFDetector.prepare_tokenizer: this detector does not use a dVAE tokenizer")
         if not self.mim_settings.cache_dir:
@@ -657,7 +659,7 @@ class GMDFDetector(BaseDetector):
             self.mim_settings.cache_dir, files, self.input_size, self.normalization, self.network.patch_size, config,
             is_writer=trainer is None or trainer.is_global_zero,
             wait=None if trainer is None else trainer.strategy.barrier,
-            device=trainer.strategy.root_device if trainer is not None else "cpu",
+            device=trainer.strategy.root_device if trainer is not None else (device or "cpu"),
         )
         self.set_tokenizer(model)
         log.info("GM-DF MIM tokenizer: %s", path)

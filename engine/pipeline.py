@@ -30,7 +30,7 @@ from engine.attempts import Attempts, own_wandb_service, wandb_run_id
 from engine.checkpoint_io import AtomicCheckpointIO
 from engine.compilation import maybe_compile
 from engine.console import print_config_tree, print_results_table, single_lightning_log
-from engine.resume import check_resume, resolve_resume, run_signature
+from engine.resume import check_resume, resolve_resume, resumed_thread_count, run_signature
 from engine.run_logging import log_run_config, log_run_outcome
 from engine.synthetic_pretraining import resolve_synthetic_weights
 from engine.threads import apply_threads
@@ -129,8 +129,7 @@ def run(cfg: DictConfig) -> float | None:
 
     # A resumed run trains with the thread count it began with: CPU results depend on it (common/numerics.py).
     resume = resolve_resume(cfg.get("ckpt_path", "auto"), output_dir)
-    resumed_threads = Attempts(Path(resume).parent.parent).intra_op_threads() if resume else None
-    threads = apply_threads(OmegaConf.to_container(cfg.threads) if cfg.get("threads") else None, resumed_threads)
+    threads = apply_threads(OmegaConf.to_container(cfg.threads) if cfg.get("threads") else None, resumed_thread_count(resume))
     clock = PhaseClock()  # extra.timings of results.json (callbacks/timings.py)
     with clock.phase("data"):
         datamodule = instantiate(cfg.data, _convert_="all")
@@ -163,8 +162,8 @@ def run(cfg: DictConfig) -> float | None:
             preflight.check_output_dir(output_dir, preflight.checkpoint_bytes(model))
             begin_attempt(output_dir)  # an earlier attempt's results are moved aside (evaluation/run_dir.py)
         # Resolved once for the loggers and results.json (a resolve of the whole config: ~0.2-0.45 s a CPU core).
-        resolved = OmegaConf.to_container(cfg, resolve=True)
-        if trainer.is_global_zero:
+        resolved = OmegaConf.to_container(cfg, resolve=True) if trainer.is_global_zero else None
+        if resolved is not None:
             log_run_config(trainer.loggers, resolved)
         with clock.phase("fit"):
             trainer.fit(model, datamodule=datamodule, ckpt_path=resume, weights_only=True)

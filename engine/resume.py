@@ -20,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from callbacks.resume import CHECKPOINT_KEY, LAST_NAME
 
+CHECKPOINT_DIR = "checkpoints"  # <run dir>/checkpoints/
 # Detector keys that only matter when weights are first built: a resume overwrites them.
 INIT_ONLY_KEYS = ("pretrained", "teacher_checkpoint")
 
@@ -33,12 +34,30 @@ def resolve_resume(ckpt_path: object, output_dir: Path) -> str | None:
     if ckpt_path in (None, "", "null", "none"):
         return None
     if ckpt_path == "auto":
-        last = output_dir / "checkpoints" / LAST_NAME
+        last = output_dir / CHECKPOINT_DIR / LAST_NAME
         return str(last) if last.is_file() else None
     path = Path(str(ckpt_path)).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"ckpt_path={ckpt_path!r}: no such checkpoint file (expected auto, null or an existing .ckpt)")
     return str(path)
+
+
+def resumed_thread_count(checkpoint: str | None) -> int | None:
+    """The intra-op thread count the attempts of ``checkpoint``'s run directory trained with (the latest
+    one recorded in its ``attempts.json``), or None: no checkpoint, a checkpoint outside a run directory
+    (``<run dir>/checkpoints/``), or a history without it (older runs). An unreadable history is logged
+    and ignored: it costs the pin (engine/threads.py), not the run."""
+    import logging
+
+    from engine.attempts import Attempts
+
+    if not checkpoint or Path(checkpoint).parent.name != CHECKPOINT_DIR:
+        return None
+    try:
+        return Attempts(Path(checkpoint).parent.parent).intra_op_threads()
+    except ValueError as error:
+        logging.getLogger(__name__).warning("thread count of the resumed run unknown (%s): threads as configured", error)
+        return None
 
 
 def run_signature(cfg: DictConfig) -> dict[str, Any]:

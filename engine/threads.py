@@ -95,16 +95,22 @@ def apply_threads(settings: Mapping | None = None, resumed_intra_op: int | None 
     another count keeps the first one and says so.
 
     ``resumed_intra_op``: the intra-op count the run's earlier attempts trained with, when this attempt
-    resumes them. CPU results depend on that count (common/numerics.py), so ``auto`` keeps it (a job
-    requeued onto a node with other CPUs then trains on as it began, and ends as it would have); a
-    count the user sets is taken, with a warning that the resumed run will not match an uninterrupted one."""
+    resumes them. CPU results depend on that count (common/numerics.py), so ``auto`` keeps it, also
+    over ``OMP_NUM_THREADS`` (which clusters set from the allocation): a job requeued onto a node with
+    other CPUs trains on as it began and ends as it would have (with a warning when that is more
+    threads than its CPUs). ``threads.intra_op=N`` is taken, with a warning that the resumed run will
+    not match an uninterrupted one."""
     import torch
 
     plan = plan_threads(settings)
     if resumed_intra_op is not None and resumed_intra_op != plan.intra_op:
         if dict(settings or {}).get("intra_op", "auto") in (None, "auto"):
-            log.info("threads: %d intra-op as the attempts this one resumes (auto would give %d here): CPU results "
-                     "depend on the count (docs/CLUSTER.md, \"Resume\")", resumed_intra_op, plan.intra_op)
+            given = f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}" if os.environ.get("OMP_NUM_THREADS") else "auto"
+            oversubscribed = resumed_intra_op > plan.budget.cpus
+            (log.warning if oversubscribed else log.info)(
+                "threads: %d intra-op as the attempts this one resumes (%s would give %d here)%s: CPU results depend on "
+                "the count (docs/CLUSTER.md, \"Resume on other CPUs\"; threads.intra_op=N overrides)", resumed_intra_op, given,
+                plan.intra_op, f", more than the {plan.budget.cpus} CPU(s) this process may use: slower" if oversubscribed else "")
             plan = ThreadPlan(resumed_intra_op, plan.inter_op, plan.budget)
         else:
             log.warning("threads.intra_op=%d, but the attempts this one resumes trained with %d: on the CPU the resumed "

@@ -30,8 +30,19 @@ def prepare_tokenizer(cfg: DictConfig) -> None:
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.setup("fit")
     detector = instantiate(cfg.detector, _convert_="all")
-    path, payload = detector.prepare_tokenizer(datamodule)
+    path, payload = detector.prepare_tokenizer(datamodule, device=run_device(cfg))
     print(f"dVAE tokenizer: {path}\n{json.dumps(payload['stats'], indent=2)}")
+
+
+def run_device(cfg: DictConfig) -> str:
+    """The device ``run.py`` would train ``cfg`` on (its rank 0): the first GPU when the trainer asks for
+    one (``gpu`` / ``cuda``, or ``auto`` with a GPU present), else the CPU. The tokenizer is cached per
+    device kind (common/numerics.py), so one prepared elsewhere would not be the run's."""
+    import torch
+
+    accelerator = str(OmegaConf.select(cfg, "trainer.accelerator", default="auto"))
+    wants_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    return "cuda:0" if wants_gpu and torch.cuda.is_available() else "cpu"
 
 
 def main() -> None:

@@ -97,8 +97,9 @@ def compose(overrides: list[str], output_dir: Path, synthetic_root: Path | None 
     return cfg
 
 
-# The learning checks train without the test's figures (~5-9 s of matplotlib a run on 2 cores); every
-# experiment's figures are checked in test_training.py's fast-dev-runs, their content in test_plots.py.
+# Runs whose test reads no figure train without them (~2-5 s of matplotlib a run on 2 busy cores): every
+# experiment's expert-usage heatmaps, and one experiment's ROC/DET curves and histograms, are checked in
+# test_training.py's fast-dev-runs, their content in test_plots.py.
 NO_FIGURES = ["~callbacks.plots"]
 
 

@@ -124,3 +124,18 @@ def test_detector_trains_its_tokenizer_from_the_training_frames(tmp_path):
     assert detector.tokenizer.tokenize(images).shape == (2, 64)  # the tiny CLIP's 8x8 patch grid
     with pytest.raises(ValueError, match="vocab"):
         detector.set_tokenizer(DiscreteVAE(8, vocab_size=7))
+
+
+def test_a_tokenizer_prepared_ahead_is_trained_where_the_run_will_train(tmp_path, monkeypatch):
+    """``python -m engine.tokenizer``: the run's device (its cache key holds the device kind), so the run
+    finds the file instead of training another (common/numerics.py)."""
+    from conftest import compose
+
+    from engine.tokenizer import run_device
+
+    demo = compose(["experiment=gmdf_multidomain", "scale=demo"], tmp_path / "demo")  # trainer=cpu
+    paper = compose(["experiment=gmdf_multidomain"], tmp_path / "paper")  # trainer=gpu
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert run_device(demo) == "cpu" and run_device(paper) == "cuda:0"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert run_device(paper) == "cpu"

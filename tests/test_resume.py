@@ -64,7 +64,7 @@ def test_last_ckpt_is_the_last_epoch_even_without_a_new_best(reference):
 
 def test_sigterm_mid_epoch_then_resume_is_exact(reference, tmp_path, synthetic_root, monkeypatch):
     overrides = ["experiment=baseline_multidomain", *SHORT, *NO_FIGURES]
-    began = torch.get_num_threads()  # the reference's count too
+    before = torch.get_num_threads()
     with pytest.raises(Preempted) as stopped:
         run(compose([*overrides, interrupt(1, 1, "SIGTERM")], tmp_path, synthetic_root))
     assert stopped.value.code == 128 + signal.SIGTERM and "last.ckpt" in str(stopped.value)
@@ -76,12 +76,13 @@ def test_sigterm_mid_epoch_then_resume_is_exact(reference, tmp_path, synthetic_r
     # Requeued where threads.intra_op=auto gives another count (another node, SLURM_CPUS_PER_TASK): CPU
     # results depend on it (common/numerics.py; this run's weights differ in 66 of 93 tensors between 1 and 2
     # threads), so the resumed attempt trains at the count the first one began with.
+    began = json.loads((tmp_path / "attempts.json").read_text())["attempts"][0]["intra_op_threads"]  # the reference's too
     monkeypatch.setenv("OMP_NUM_THREADS", str(began + 1))  # what auto takes here
     try:
         run(compose(overrides, tmp_path, synthetic_root))
         resumed_at = torch.get_num_threads()
     finally:
-        torch.set_num_threads(began)
+        torch.set_num_threads(before)
     assert_identical(reference, tmp_path)  # at began + 1 threads: 'backbone.conv1.0.weight' differs
     assert resumed_at == began
 
@@ -97,6 +98,23 @@ def test_sigterm_mid_epoch_then_resume_is_exact(reference, tmp_path, synthetic_r
     assert set(metrics["attempt"].dropna().astype(int)) == {1, 2}  # appended, not rewritten
     first = metrics[metrics["attempt"] == 1]
     assert first["epoch"].dropna().astype(int).eq(0).any()  # the first attempt's epoch 0 rows survived
+
+
+def test_the_resumed_thread_count_is_read_from_the_checkpoints_run_directory(tmp_path, caplog):
+    from engine.resume import resumed_thread_count
+
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints").mkdir(parents=True)
+    checkpoint = str(run_dir / "checkpoints" / "last.ckpt")
+    assert resumed_thread_count(None) is None and resumed_thread_count(checkpoint) is None  # no history yet
+    (run_dir / "attempts.json").write_text(json.dumps({"attempts": [{"intra_op_threads": 2}, {"intra_op_threads": 3}, {"end": "x"}]}))
+    assert resumed_thread_count(checkpoint) == 3  # the latest recorded
+    (tmp_path / "attempts.json").write_text(json.dumps({"attempts": [{"intra_op_threads": 5}]}))
+    assert resumed_thread_count(str(tmp_path / "model.ckpt")) is None  # not in <run dir>/checkpoints/: no history read
+    (run_dir / "attempts.json").write_text("{not json")
+    with caplog.at_level("WARNING", logger="engine.resume"):
+        assert resumed_thread_count(checkpoint) is None  # costs the pin, not the run
+    assert "unreadable attempt history" in caplog.text
 
 
 def test_resume_with_a_changed_learning_rate_or_detector_is_refused(reference, tmp_path, synthetic_root):

@@ -156,6 +156,14 @@ def test_the_tiny_patch_reaches_the_detector_and_the_pretraining(tmp_path, synth
     cfg = compose(["scale=demo", "detector=clip_finetune", "demo_clip_patch_size=4"], tmp_path / "model")
     assert tuple(instantiate(cfg.detector).encoder.grid_size) == (16, 16)
     assert tuple(build_clip("ViT-B-16", size="tiny", image_size=64).visual.grid_size) == (8, 8)  # the default
+    # the README job's GM-DF at the demo's patch 4 (the fast-dev-runs use patch 8): its blocks, second-order
+    # features and prompts score a batch at the 16 x 16 grid
+    cfg = compose(["experiment=gmdf_multidomain", "scale=demo", "demo_pretrained=null"], tmp_path / "gmdf")
+    assert cfg.detector.tiny_patch_size == 4
+    gmdf = instantiate(cfg.detector, _convert_="all").eval()
+    assert tuple(gmdf.network.grid_size) == (16, 16)
+    with torch.no_grad():
+        assert gmdf(torch.randn(2, 3, 64, 64)).fake_probability().shape == (2,)
     # the weights are pretrained (and cached) for that patch: a patch-8 file would not load into the patch-4 ViT
     asked = []
     monkeypatch.setattr(synthetic_pretraining, "load_or_pretrain", lambda *args: asked.append(args) or tmp_path / "w.pt")

@@ -129,7 +129,13 @@ def test_a_resumed_run_keeps_its_thread_count_unless_the_user_sets_one(monkeypat
         assert torch.get_num_threads() == 2
         with caplog.at_level("WARNING", logger="engine.threads"):
             assert threads.apply_threads({"intra_op": 1}, resumed_intra_op=2).intra_op == 1
-        assert "trained with 2" in caplog.text and torch.get_num_threads() == 1
+            assert "trained with 2" in caplog.text and torch.get_num_threads() == 1
+            caplog.clear()
+            assert threads.apply_threads({"intra_op": "auto"}, resumed_intra_op=2).intra_op == 2
+            assert not caplog.text  # within the budget: logged at INFO
+            monkeypatch.setenv("OMP_NUM_THREADS", "1")  # a cluster's setting is "auto" too
+            assert threads.apply_threads({"intra_op": "auto"}, resumed_intra_op=4).intra_op == 4
+        assert "OMP_NUM_THREADS=1 would give 1" in caplog.text and "more than the 3 CPU(s)" in caplog.text
     finally:
         torch.set_num_threads(before)
 
