@@ -209,8 +209,8 @@ def tests_sharing_module_fixtures(tests_dir: Path = Path(__file__).parent) -> di
 # Longest first. Under pytest-xdist the suite's wall time is its work divided among the workers plus a
 # tail: the test still running when the other workers have nothing left. Collected in file order, the
 # 41 s learning check (test_training.py, near the end of the alphabet) started last and left a worker idle
-# for up to its length. These tests (each over 5 s on 2 idle cores, 2026-12-04) go first, longest first;
-# a name that no longer exists is simply not found.
+# for up to its length. These tests (each over 5 s on 2 idle cores, 2026-12-04) go first, longest first
+# (tests/test_suite_order.py: each entry still names a test).
 LONGEST_FIRST = (
     "tests/test_training.py::test_baseline_learns_the_embedded_data",
     "tests/test_entry_points.py::test_documented_console_scripts_run_as_typed",

@@ -26,7 +26,7 @@ MOE_DETECTORS = {"dfmoe", "dtn", "gmdf", "moa_clip", "suede"}
 # The figures that depend on the method (the expert-usage heatmaps of a mixture of experts) are drawn for
 # every experiment; the ROC/DET curves and the histograms, drawn from the predictions table every method
 # writes alike, for one (about 2 s of matplotlib a run saved on the others; their content: test_plots.py).
-EVERY_FIGURE = {"baseline_ffpp"}
+EVERY_FIGURE = "baseline_ffpp"
 COMMON_FIGURES = {"roc_det_frame.png", "roc_det_video.png", "scores_by_domain.png", "scores_by_type.png"}
 
 
@@ -36,7 +36,7 @@ def test_every_experiment_fast_dev_runs(experiment, tmp_path, synthetic_root):
     # experiments), at a fraction of its 30 epochs; what it learns is the slow tests' business. Patch 8
     # (a quarter of the demo's patch-4 tokens) halves these runs; the demo's patch 4 reaches the detector
     # and the pretraining in test_synthetic_pretraining.py and learns in tests/test_clip_demos.py (slow).
-    figures = [] if experiment in EVERY_FIGURE else ["plots.roc=false", "plots.histograms=false"]
+    figures = [] if experiment == EVERY_FIGURE else ["plots.roc=false", "plots.histograms=false"]
     cfg = compose([f"experiment={experiment}", "scale=demo", "+trainer.fast_dev_run=true", "synthetic_pretraining.epochs=1",
                    "demo_clip_patch_size=8", *figures], tmp_path, synthetic_root)
     run(cfg)
@@ -46,7 +46,7 @@ def test_every_experiment_fast_dev_runs(experiment, tmp_path, synthetic_root):
     # The default figures; the expert-usage heatmaps for every mixture-of-experts method (GM-DF: the
     # shares of its domain experts in the aggregated view).
     drawn = {p.name for p in (tmp_path / "plots").glob("*.png")}
-    expected = set(COMMON_FIGURES) if experiment in EVERY_FIGURE else set()
+    expected = set(COMMON_FIGURES) if experiment == EVERY_FIGURE else set()
     method = cfg.detector._target_.split(".")[1]  # detectors.<module>.<class>
     if method in MOE_DETECTORS:
         expected |= {"expert_usage_by_domain.png", "expert_usage_by_type.png"}
