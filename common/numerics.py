@@ -6,8 +6,9 @@ torch 2.14 here: ``x.mean()`` of a seeded random (32, 4096) tensor differs in it
 and 2 threads and from both at 3, 4 and 8 (most such tensors do, not all); a (5, 64) @ (64, 64)
 product between 1 and 2. Such differences grow over a training into other weights (a 2-epoch demo
 baseline: 66 of its 93 tensors differ between 1 and 2 threads) and other test numbers (docs/RESULTS.md,
-"Reproducibility"). At one thread count a run is bit-for-bit repeatable. torch also picks its CPU kernels by the processor's instruction set (AVX2,
-AVX-512, ...), and on a GPU by the device model: other kernels, other rounding.
+"Reproducibility"). At one thread count a run is bit-for-bit repeatable. torch also picks its CPU
+kernels by the processor's instruction set (AVX2, AVX-512, ...), and on a GPU by the device model:
+other kernels, other rounding.
 
 :func:`numerics_tag` names them, so that what is trained once and cached (the synthetic CLIP, the
 dVAE tokenizer) is cached per tag, and a run records the tag it trained with.

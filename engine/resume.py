@@ -12,6 +12,7 @@ paths, test sets.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from callbacks.resume import CHECKPOINT_KEY, LAST_NAME
+from engine.attempts import Attempts
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT_DIR = "checkpoints"  # <run dir>/checkpoints/
 # Detector keys that only matter when weights are first built: a resume overwrites them.
@@ -47,16 +51,12 @@ def resumed_thread_count(checkpoint: str | None) -> int | None:
     one recorded in its ``attempts.json``), or None: no checkpoint, a checkpoint outside a run directory
     (``<run dir>/checkpoints/``), or a history without it (older runs). An unreadable history is logged
     and ignored: it costs the pin (engine/threads.py), not the run."""
-    import logging
-
-    from engine.attempts import Attempts
-
     if not checkpoint or Path(checkpoint).parent.name != CHECKPOINT_DIR:
         return None
     try:
         return Attempts(Path(checkpoint).parent.parent).intra_op_threads()
     except ValueError as error:
-        logging.getLogger(__name__).warning("thread count of the resumed run unknown (%s): threads as configured", error)
+        log.warning("thread count of the resumed run unknown (%s): threads as configured", error)
         return None
 
 

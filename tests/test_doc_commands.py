@@ -35,6 +35,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import compose_jobs
 from doc_commands import REPO, DocCommand, documented_commands
 
 DEMO, CHEAP, PAPER, DATA, CI, EXAMPLE, EXTERNAL, ELSEWHERE = "demo", "cheap", "paper", "data", "ci", "example", "external", "elsewhere"
@@ -276,8 +277,6 @@ def test_paper_scale_command_composes(key, tmp_path):
 
 
 def _compose_multirun_jobs(overrides: list[str], tmp_path: Path) -> None:
-    import copy
-
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf import OmegaConf
@@ -301,19 +300,7 @@ def _compose_multirun_jobs(overrides: list[str], tmp_path: Path) -> None:
     batches = BasicSweeper.split_arguments(parser.parse_overrides(list(params.values())), None)
     jobs = [list(job) for batch in batches for job in batch]
     assert jobs
-    # Jobs that choose the same config groups share one composition; their value overrides (seed=1,
-    # detector.num_experts=3) are applied as Hydra applies command-line values, after the defaults merge
-    # (as tests/test_sweeps.py composes the sweeps' jobs). Every job's config is then resolved.
-    composed: dict[tuple[str, ...], object] = {}
-    for job in jobs:
-        job_overrides = parser.parse_overrides(job)
-        groups = tuple(o.input_line for o in job_overrides if (REPO / "conf" / o.key_or_group.lstrip("+")).is_dir())
-        if groups not in composed:
-            composed[groups] = compose_run_config([*fixed, *groups], tmp_path)
-        cfg = copy.deepcopy(composed[groups])
-        for override in job_overrides:
-            if override.input_line not in groups:
-                OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
+    for cfg in compose_jobs(jobs, lambda groups: compose_run_config([*fixed, *groups], tmp_path)):
         resolved = OmegaConf.to_container(cfg, resolve=True)
         assert resolved["detector"] and resolved["protocol"]["test"]
 

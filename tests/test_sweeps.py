@@ -15,7 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import CONF, REPO
+from conftest import CONF, REPO, compose_jobs
 from omegaconf import OmegaConf
 
 from engine.failures import FAILED_FILE_NAME, read_failure, run_fail_soft
@@ -99,31 +99,6 @@ def expand(cfg) -> list[list[str]]:
     params = [f"{key}={value}" for key, value in (cfg.hydra.sweeper.params or {}).items()]
     batches = BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(params), None)
     return [list(job) for batch in batches for job in batch]
-
-
-def compose_jobs(sweep: str, jobs: list[list[str]]) -> list:
-    """Each job's config as Hydra composes it for ``+sweep=<sweep> <job overrides>``. Jobs that choose
-    the same config groups share one composition; their value overrides (``detector.top_k=3``,
-    ``seed=0``) are then applied as Hydra applies command-line values, after the defaults merge.
-    (A full compose per job is ~0.2 s; there are ~190 jobs.)"""
-    import copy
-
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parser = OverridesParser.create()
-    cache: dict[tuple[str, ...], object] = {}
-    configs = []
-    for overrides in jobs:
-        parsed = parser.parse_overrides(overrides)
-        groups = tuple(o.input_line for o in parsed if (CONF / o.key_or_group).is_dir())
-        if groups not in cache:
-            cache[groups] = compose_config([f"+sweep={sweep}", *groups])
-        cfg = copy.deepcopy(cache[groups])
-        for override in parsed:
-            if override.input_line not in groups:
-                OmegaConf.update(cfg, override.key_or_group, override.value(), merge=True)
-        configs.append(cfg)
-    return configs
 
 
 def resolved_job_config(cfg, output_dir: Path) -> dict:
@@ -223,7 +198,8 @@ def test_sweep_composes_expands_and_fills_its_table_rows(sweep, tmp_path):
     assert len(jobs) == EXPECTED_JOBS[sweep]
     finished: list[Job] = []
     variants = set()
-    for index, (overrides, job_cfg) in enumerate(zip(jobs, compose_jobs(sweep, jobs))):
+    configs = compose_jobs(jobs, lambda groups: compose_config([f"+sweep={sweep}", *groups]))
+    for index, (overrides, job_cfg) in enumerate(zip(jobs, configs)):
         choices = {k: str(v) for k, v in job_cfg.hydra.runtime.choices.items() if not k.startswith("hydra/")}
         config = resolved_job_config(job_cfg, tmp_path / str(index))
         assert config["protocol"]["test"], (sweep, overrides)
