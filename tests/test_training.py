@@ -32,7 +32,7 @@ COMMON_FIGURES = {"roc_det_frame.png", "roc_det_video.png", "scores_by_domain.pn
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_fast_dev_runs(experiment, tmp_path, synthetic_root):
-    # One pretraining epoch: the tiny CLIP's pretraining phase runs (three domain sets across the CLIP
+    # One pretraining epoch: the tiny CLIP's pretraining phase runs (four domain sets across the CLIP
     # experiments), at a fraction of its 30 epochs; what it learns is the slow tests' business. Patch 8
     # (a quarter of the demo's patch-4 tokens) halves these runs; the demo's patch 4 reaches the detector
     # and the pretraining in test_synthetic_pretraining.py and learns in tests/test_clip_demos.py (slow).
