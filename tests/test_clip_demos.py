@@ -38,8 +38,8 @@ FLOORS: dict[tuple[str, str], dict[str, float]] = {
     ("moa_ffpp", CLIP): {"ffpp": 0.72, "dfdc": 0.74},  # measured 0.791 / 0.767 / 0.807, 0.849 / 0.872 / 0.809
     ("suede_jfsfdb", METHOD): {"jfsfdb_cross": 0.72},  # measured 0.803; 0.789 / 0.782 / 0.767 (the stand-in's intra and cross lists are one)
     ("suede_jfsfdb", CLIP): {"jfsfdb_cross": 0.68},  # measured 0.774; 0.807 / 0.755 / 0.733
-    ("suede_uniattack_p1", METHOD): {"uniattack_p1": 0.85},  # measured 0.922 (P1 has no held-out set)
-    ("suede_uniattack_p1", CLIP): {"uniattack_p1": 0.88},  # measured 0.949
+    ("suede_uniattack_p1", METHOD): {"uniattack_p1": 0.85},  # measured 0.922; 0.950 / 0.933 / 0.941 (P1 has no held-out set)
+    ("suede_uniattack_p1", CLIP): {"uniattack_p1": 0.88},  # measured 0.949; 0.959 / 0.911 / 0.965
     ("suede_uniattack_p2", METHOD): {"uniattack_p2_1": 0.8},  # measured 0.906 (unseen physical attacks, held out)
     ("suede_uniattack_p2", CLIP): {"uniattack_p2_1": 0.65},  # measured 0.798
 }
