@@ -93,10 +93,14 @@ def main() -> None:
                         help="one learning rate for every detector (tiny random CLIPs need more than the papers' fine-tuning lr)")
     parser.add_argument("--synthetic-root", type=Path, default=None, help="reuse a synthetic data cache")
     parser.add_argument("--json", type=Path, default=None, help="also write all numbers here")
+    parser.add_argument("--runs", nargs="+", default=["method", "clip_finetune"], choices=["method", "clip_finetune"],
+                        help="which side of each comparison to train (default both)")
     args = parser.parse_args()
     everything: dict[str, dict[str, list[dict]]] = {}
     for experiment in args.comparisons:
         for label, overrides in comparison(experiment).items():
+            if ("clip_finetune" if label == "clip_finetune" else "method") not in args.runs:
+                continue
             if args.lr is not None:
                 overrides = [*overrides, f"detector.optimizer.lr={args.lr}"]
                 if label.startswith("suede"):
