@@ -10,6 +10,12 @@ It prints the median seconds, the spread and the ratios, with ``uptime``'s load 
 
     python benchmarks/busy_machine.py --background 2 --rounds 3
 
+``--command`` times a whole command line instead (run in a shell from the repository root, with the
+setting's environment; the thread counts are then the command's own, as run.py and tests/conftest.py
+choose them), e.g. the default test suite idle and beside two CPU-bound processes:
+
+    python benchmarks/busy_machine.py --settings new --background 2 --rounds 1 --command "python -m pytest -q"
+
 Settings (``--settings``):
 - ``old``: what the suite did before engine/threads.py: torch's defaults (intra-op = the machine's
   cores, OpenMP's default wait policy, which spins before it sleeps).
@@ -97,10 +103,25 @@ def workload(steps: int, threads: dict | None, experiment: str) -> dict:
     return {"seconds": seconds, "intra_op": torch.get_num_threads(), "inter_op": torch.get_num_interop_threads()}
 
 
-def measure(setting: str, steps: int, experiment: str) -> dict:
+def _environment(setting: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
     env.update(SETTINGS[setting]["env"])
     env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+def measure_command(setting: str, command: str) -> dict:
+    """Wall seconds of ``command`` (a shell command line, from the repository root); its failure is an error."""
+    start = time.perf_counter()
+    done = subprocess.run(command, shell=True, cwd=REPO, env=_environment(setting), capture_output=True, text=True, check=False)
+    seconds = time.perf_counter() - start
+    if done.returncode:
+        raise RuntimeError(f"busy_machine: {command!r} ({setting}) exited {done.returncode}:\n{(done.stdout + done.stderr)[-3000:]}")
+    return {"seconds": seconds, "intra_op": "own", "inter_op": "own"}
+
+
+def measure(setting: str, steps: int, experiment: str) -> dict:
+    env = _environment(setting)
     request = json.dumps({"steps": steps, "threads": SETTINGS[setting]["threads"], "experiment": experiment})
     done = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--worker", request], env=env, capture_output=True, text=True, check=False
@@ -121,6 +142,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--experiment", default="gmdf_multidomain")
+    parser.add_argument("--command", default=None, help="time this shell command line instead of the training steps")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -129,7 +151,8 @@ def main() -> None:
         return
 
     times: dict[tuple[str, int], list[float]] = {}
-    print(f"load average before: {load_average()}; {os.cpu_count()} cores; {args.steps} steps of {args.experiment} (demo)", flush=True)
+    what = repr(args.command) if args.command else f"{args.steps} steps of {args.experiment} (demo)"
+    print(f"load average before: {load_average()}; {os.cpu_count()} cores; {what}", flush=True)
     for round_ in range(args.rounds):
         for background in (0, args.background):
             burners = [multiprocessing.Process(target=_burn, args=(os.getpid(),), daemon=True) for _ in range(background)]
@@ -137,7 +160,8 @@ def main() -> None:
                 burner.start()
             try:
                 for setting in args.settings:
-                    result = measure(setting, args.steps, args.experiment)
+                    result = (measure_command(setting, args.command) if args.command
+                              else measure(setting, args.steps, args.experiment))
                     times.setdefault((setting, background), []).append(result["seconds"])
                     print(
                         f"round {round_} background={background} {setting:5s}: {result['seconds']:7.2f} s "

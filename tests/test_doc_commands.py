@@ -162,6 +162,8 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "nice -n 10 python benchmarks/loader_throughput.py --videos 8 --frames 8 --rounds 2 --workers 0 --format jpg --stages": (EXTERNAL, "benchmarks: tests/test_loader_benchmark.py runs it small"),
     "python benchmarks/busy_machine.py --background 2 --rounds 3": (EXTERNAL, "benchmarks: measures under load it makes itself"),
     "python benchmarks/busy_machine.py --rounds 2 --steps 5 --settings old new one": (EXTERNAL, "benchmarks"),
+    "python benchmarks/busy_machine.py --settings new --background 2 --rounds 1 --command \"python -m pytest -q\"": (
+        EXTERNAL, "benchmarks: tests/test_busy_machine_benchmark.py (the --command mode)"),
     "python benchmarks/meta_step.py --rounds 2 --epochs 2 --limit-batches 8": (EXTERNAL, "benchmarks"),
     "python benchmarks/suite_overhead.py --experiment baseline_multidomain --rounds 2": (EXTERNAL, "benchmarks"),
     "python benchmarks/expert_layer.py --repeats 5": (EXTERNAL, "benchmarks"),
@@ -169,6 +171,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python benchmarks/suite_overhead.py --scale paper --steps 60 --rounds 2 data.source=synthetic detector.pretrained=null logger=csv": (EXTERNAL, "benchmarks: GPU"),
     # docs/CLIP_METHODS.md, docs/GMDF.md, docs/CNN_METHODS.md
     "python benchmarks/clip_methods_demo.py --comparisons <experiment> --seeds 0 1 2": (EXTERNAL, "benchmarks"),
+    "python benchmarks/clip_methods_demo.py --comparisons <experiment> --epochs <E> --seeds 0": (EXTERNAL, "benchmarks"),
     "python run.py -m +sweep=suede_routed_width": (PAPER, ""),
     "python run.py -m experiment=suede_uniattack_p1 detector.num_experts=2,3,4,5,6,7,8": (PAPER, ""),
     "python run.py -m +sweep=gmdf_multidomain": (PAPER, ""),
