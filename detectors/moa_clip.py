@@ -2,7 +2,8 @@
 
 Each chosen block's FFN gets a parallel branch (Eq. 6): ``h_out = h_FFN + Adapter_0(h_in) +
 sum_k alpha_k Adapter_k(h_in)`` with ``h_in`` the FFN input, a shared adapter, N domain adapters of
-hidden size ``adapter_dim`` and ``alpha = softmax(Router(h_in))`` (a small MLP). Adapter outputs
+hidden size ``adapter_dim`` (GELU bottlenecks with biases; ``adapter_activation="identity"``,
+``adapter_bias=False``: Eq. 4's linear ``h W_in W_out``) and ``alpha = softmax(Router(h_in))`` (a small MLP). Adapter outputs
 start at zero, so at step 0 the model computes exactly CLIP's image features. A head on the image
 embedding gives one fake logit.
 
@@ -91,6 +92,8 @@ class MoAClipDetector(BaseDetector):
         size: str = "paper",
         tiny_patch_size: int | None = None,
         adapter_dim: int = 128,
+        adapter_activation: str = "gelu",
+        adapter_bias: bool = True,
         num_domain_adapters: int | None = None,
         router_hidden_dim: int | None = 128,
         adapter_layers: str | int | list[int] = "all",
@@ -110,6 +113,8 @@ class MoAClipDetector(BaseDetector):
         check_choice("MoAClipDetector: attention_pair_reduction", attention_pair_reduction, PAIR_REDUCTIONS)
         alternating_phase(0, 0, alternation_period, alternation_unit)  # validates the schedule now, not at epoch 1
         self.adapter_dim = adapter_dim
+        self.adapter_activation = adapter_activation
+        self.adapter_bias = adapter_bias
         self.router_hidden_dim = router_hidden_dim
         self.prototype_momentum = prototype_momentum
         self.regularizer_embedding = regularizer_embedding
@@ -153,7 +158,8 @@ class MoAClipDetector(BaseDetector):
         reference = next(self.visual.parameters())
 
         def make_adapter(_index: int, width: int) -> MixtureOfAdapters:
-            moa = MixtureOfAdapters(width, self.adapter_dim, num_domains, router="softmax", router_hidden_dim=self.router_hidden_dim)
+            moa = MixtureOfAdapters(width, self.adapter_dim, num_domains, router="softmax", router_hidden_dim=self.router_hidden_dim,
+                                    activation=self.adapter_activation, bias=self.adapter_bias)
             return moa.to(device=reference.device)
 
         self.adapted = adapt_mlps(self.visual, self.adapter_layer_indices, make_adapter)

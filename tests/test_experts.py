@@ -109,6 +109,21 @@ def test_forward_all_matches_each_expert() -> None:
         torch.testing.assert_close(every_expert[:, expert], bank.expert_forward(expert, tokens))
 
 
+def test_bias_free_linear_experts_are_x_w_in_w_out() -> None:
+    """``bias=False`` + ``activation="identity"``: each expert is ``x W1 W2`` (MoA-CLIP's Eq. 4), sparse and dense alike."""
+    bank = ExpertBank(num_experts=3, dim=8, hidden_dim=4, activation="identity", bias=False)
+    assert bank.b_in is None and bank.b_out is None and len(list(bank.parameters())) == 2
+    tokens = torch.randn(5, 8)
+    every_expert = bank.forward_all(tokens)
+    for expert in range(3):
+        expected = tokens @ bank.w_in[expert] @ bank.w_out[expert]
+        torch.testing.assert_close(bank.expert_forward(expert, tokens), expected)
+        torch.testing.assert_close(every_expert[:, expert], expected)
+    torch.testing.assert_close(bank.expert_forward(1, 3.0 * tokens), 3.0 * bank.expert_forward(1, tokens))  # linear
+    bank.zero_init_output_()
+    assert torch.count_nonzero(bank.forward_all(tokens)) == 0
+
+
 def test_zero_init_output_makes_the_bank_output_zero() -> None:
     bank = ExpertBank(num_experts=3, dim=8, hidden_dim=4, zero_init_output=True)
     tokens = torch.randn(5, 8)

@@ -219,6 +219,26 @@ def test_config_has_the_papers_mlp_head_and_literal_losses_at_the_papers_weights
     assert dict(cfg.aux_loss_weights) == {"attention_alignment": 1.0, "domain_prototype": 0.5, "cross_domain_similarity": 0.1}
 
 
+def test_adapter_form_default_gelu_bottleneck_and_eq4_linear_option(clip_file, tmp_path):
+    """The default adapter is the GELU bottleneck with biases; ``adapter_activation=identity adapter_bias=false`` is
+    Eq. 4's linear ``h W_in W_out`` in every adapter, shared and domain alike."""
+    _, path = clip_file
+    default = compose(["experiment=moa_ffpp"], tmp_path).detector
+    assert default.adapter_activation == "gelu" and default.adapter_bias is True
+    literal = _moa(path, adapter_activation="identity", adapter_bias=False)
+    moa = literal.adapted[0].adapter
+    assert moa.shared.down.bias is None and moa.shared.up.bias is None and moa.adapters.b_in is None
+    for parameter in literal.adapter_parameters():
+        torch.nn.init.normal_(parameter)
+    tokens = torch.randn(2, 5, moa.dim)
+    torch.testing.assert_close(moa.shared(tokens), tokens @ moa.shared.down.weight.T @ moa.shared.up.weight.T)
+    torch.testing.assert_close(moa.adapters.expert_forward(2, tokens[0]), tokens[0] @ moa.adapters.w_in[2] @ moa.adapters.w_out[2])
+    gelu = _moa(path).adapted[0].adapter
+    assert gelu.shared.down.bias is not None and gelu.adapters.activation_name == "gelu"
+    with pytest.raises(ValueError, match="activation='tanh'"):
+        _moa(path, adapter_activation="tanh")
+
+
 def test_mlp_head(clip_file):
     _, path = clip_file
     model = _moa(path, head_hidden_dim=32)

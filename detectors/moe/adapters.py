@@ -32,17 +32,23 @@ class BottleneckAdapter(nn.Module):
     """``h -> W_up act(W_down h + b_down) + b_up`` with ``W_down: dim -> hidden_dim``, ``W_up: hidden_dim -> dim``."""
 
     def __init__(
-        self, dim: int, hidden_dim: int, activation: str = "gelu", zero_init_output: bool = True
+        self,
+        dim: int,
+        hidden_dim: int,
+        activation: str = "gelu",
+        zero_init_output: bool = True,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         if dim < 1 or hidden_dim < 1:
             raise ValueError(f"BottleneckAdapter: dim and hidden_dim must be >= 1, got {dim}, {hidden_dim}")
-        self.down = nn.Linear(dim, hidden_dim)
+        self.down = nn.Linear(dim, hidden_dim, bias=bias)
         self.activation = activation_function(activation)
-        self.up = nn.Linear(hidden_dim, dim)
+        self.up = nn.Linear(hidden_dim, dim, bias=bias)
         if zero_init_output:
             nn.init.zeros_(self.up.weight)
-            nn.init.zeros_(self.up.bias)
+            if bias:
+                nn.init.zeros_(self.up.bias)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return self.up(self.activation(self.down(h)))
@@ -75,6 +81,7 @@ class MixtureOfAdapters(nn.Module):
         gate_input: GateInput = "token",
         activation: str = "gelu",
         zero_init_output: bool = True,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         check_choice("MixtureOfAdapters: router", router, ROUTER_KINDS)
@@ -86,10 +93,10 @@ class MixtureOfAdapters(nn.Module):
         self.num_adapters = num_adapters
         self.router_kind = router
         self.shared = (
-            BottleneckAdapter(dim, hidden_dim, activation, zero_init_output) if shared_adapter else None
+            BottleneckAdapter(dim, hidden_dim, activation, zero_init_output, bias) if shared_adapter else None
         )
         self.adapters = ExpertBank(
-            num_adapters, dim, hidden_dim, activation, zero_init_output=zero_init_output
+            num_adapters, dim, hidden_dim, activation, zero_init_output=zero_init_output, bias=bias
         )
         self.domain_router = DomainRouter(num_adapters)
         self.router: DenseRouter | TopKRouter | None

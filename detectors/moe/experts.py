@@ -31,11 +31,13 @@ _ACTIVATIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "quick_gelu": lambda x: x * torch.sigmoid(1.702 * x),
     "relu": F.relu,
     "silu": F.silu,
+    # A linear bottleneck, e.g. MoA-CLIP's adapters as Eq. 4 writes them (h W_in W_out).
+    "identity": lambda x: x,
 }
 
 
 def activation_function(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The elementwise activation called ``name`` (gelu, quick_gelu, relu, silu)."""
+    """The elementwise activation called ``name`` (gelu, quick_gelu, relu, silu, identity)."""
     check_choice("experts: activation", name, _ACTIVATIONS)
     return _ACTIVATIONS[name]
 
@@ -120,6 +122,11 @@ def run_selected_experts(
     return sorted_outputs[inverse].reshape(num_rows, k, -1)
 
 
+def _affine(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``x @ weight (+ bias)``, fused where there is a bias."""
+    return x @ weight if bias is None else torch.addmm(bias, x, weight)
+
+
 class ExpertBank(nn.Module):
     """E homogeneous two-layer MLP experts ``E_i(x) = W2_i act(W1_i x + b1_i) + b2_i``, stored stacked.
 
@@ -127,6 +134,8 @@ class ExpertBank(nn.Module):
     (token, expert) pairs in ``routing.indices`` are computed (tokens grouped by expert, one matmul pair
     per expert that received tokens, weighted results scatter-added back). ``zero_init_output`` zeroes
     W2 and b2 so the bank outputs exactly 0 at init (a residual branch that starts as the identity).
+    ``bias=False`` drops b1 and b2 (``activation="identity"`` then makes each expert the linear map
+    ``x W1 W2``, MoA-CLIP's Eq. 4).
     """
 
     def __init__(
@@ -137,6 +146,7 @@ class ExpertBank(nn.Module):
         activation: str = "gelu",
         dropout: float = 0.0,
         zero_init_output: bool = False,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         if min(num_experts, dim, hidden_dim) < 1:
@@ -151,10 +161,12 @@ class ExpertBank(nn.Module):
         self.activation_name = activation
         self.activation = activation_function(activation)
         self.dropout = nn.Dropout(dropout)
+        # Registered in this order (w_in, b_in, w_out, b_out): the order of parameters() feeds the optimiser and the
+        # gradient norm's sum, so it stays what earlier results were measured with.
         self.w_in = nn.Parameter(torch.empty(num_experts, dim, hidden_dim))
-        self.b_in = nn.Parameter(torch.empty(num_experts, hidden_dim))
+        self.b_in: nn.Parameter | None = nn.Parameter(torch.empty(num_experts, hidden_dim)) if bias else None
         self.w_out = nn.Parameter(torch.empty(num_experts, hidden_dim, dim))
-        self.b_out = nn.Parameter(torch.empty(num_experts, dim))
+        self.b_out: nn.Parameter | None = nn.Parameter(torch.empty(num_experts, dim)) if bias else None
         self.reset_parameters()
         if zero_init_output:
             self.zero_init_output_()
@@ -167,18 +179,21 @@ class ExpertBank(nn.Module):
         ):
             bound = 1.0 / math.sqrt(fan_in)
             nn.init.uniform_(weight, -bound, bound)
-            nn.init.uniform_(bias, -bound, bound)
+            if bias is not None:
+                nn.init.uniform_(bias, -bound, bound)
 
     @torch.no_grad()
     def zero_init_output_(self) -> None:
         """Zero every expert's output projection, so the bank's output is 0 until it is trained."""
         self.w_out.zero_()
-        self.b_out.zero_()
+        if self.b_out is not None:
+            self.b_out.zero_()
 
     def expert_forward(self, expert_id: int, x: torch.Tensor) -> torch.Tensor:
         """Expert ``expert_id`` on ``x`` (n, D) -> (n, D)."""
-        hidden = self.dropout(self.activation(torch.addmm(self.b_in[expert_id], x, self.w_in[expert_id])))
-        return self.dropout(torch.addmm(self.b_out[expert_id], hidden, self.w_out[expert_id]))
+        hidden = _affine(x, self.w_in[expert_id], None if self.b_in is None else self.b_in[expert_id])
+        hidden = self.dropout(self.activation(hidden))
+        return self.dropout(_affine(hidden, self.w_out[expert_id], None if self.b_out is None else self.b_out[expert_id]))
 
     def forward(self, x: torch.Tensor, routing: RoutingInfo) -> torch.Tensor:
         if x.ndim != 2 or x.shape[1] != self.dim:
@@ -205,13 +220,15 @@ class ExpertBank(nn.Module):
     def forward_all(self, x: torch.Tensor) -> torch.Tensor:
         """Every expert on every token, densely: ``(T, D) -> (T, E, D)`` (GM-DF's attention over all domain
         experts' views; also the dense reference in benchmarks)."""
-        hidden = self.activation(torch.einsum("td,edh->teh", x, self.w_in) + self.b_in)
-        return torch.einsum("teh,ehd->ted", self.dropout(hidden), self.w_out) + self.b_out
+        hidden = torch.einsum("td,edh->teh", x, self.w_in)
+        hidden = self.activation(hidden if self.b_in is None else hidden + self.b_in)
+        out = torch.einsum("teh,ehd->ted", self.dropout(hidden), self.w_out)
+        return out if self.b_out is None else out + self.b_out
 
     def extra_repr(self) -> str:
         return (
             f"num_experts={self.num_experts}, dim={self.dim}, hidden_dim={self.hidden_dim}, "
-            f"activation={self.activation_name!r}"
+            f"activation={self.activation_name!r}, bias={self.b_in is not None}"
         )
 
 
