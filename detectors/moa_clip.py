@@ -2,8 +2,8 @@
 
 Each chosen block's FFN gets a parallel branch (Eq. 6): ``h_out = h_FFN + Adapter_0(h_in) +
 sum_k alpha_k Adapter_k(h_in)`` with ``h_in`` the FFN input, a shared adapter, N domain adapters of
-hidden size ``adapter_dim`` (GELU bottlenecks with biases; ``adapter_activation="identity"``,
-``adapter_bias=False``: Eq. 4's linear ``h W_in W_out``) and ``alpha = softmax(Router(h_in))`` (a small MLP). Adapter outputs
+hidden size ``adapter_dim`` (Eq. 4's linear ``h W_in W_out``; ``adapter_activation="gelu"``,
+``adapter_bias=True``: Houlsby's bottleneck) and ``alpha = softmax(Router(h_in))`` (a small MLP). Adapter outputs
 start at zero, so at step 0 the model computes exactly CLIP's image features. A head on the image
 embedding gives one fake logit.
 
@@ -92,8 +92,8 @@ class MoAClipDetector(BaseDetector):
         size: str = "paper",
         tiny_patch_size: int | None = None,
         adapter_dim: int = 128,
-        adapter_activation: str = "gelu",
-        adapter_bias: bool = True,
+        adapter_activation: str = "identity",
+        adapter_bias: bool = False,
         num_domain_adapters: int | None = None,
         router_hidden_dim: int | None = 128,
         adapter_layers: str | int | list[int] = "all",

@@ -109,8 +109,15 @@ def test_forward_all_matches_each_expert() -> None:
         torch.testing.assert_close(every_expert[:, expert], bank.expert_forward(expert, tokens))
 
 
+def test_parameters_keep_their_names_and_order() -> None:
+    """The optimiser and the gradient norm see parameters() in this order; earlier results were measured with it."""
+    assert [name for name, _ in ExpertBank(2, 4, 4).named_parameters()] == ["w_in", "b_in", "w_out", "b_out"]
+    assert [name for name, _ in ExpertBank(2, 4, 4, bias=False).named_parameters()] == ["w_in", "w_out"]
+
+
 def test_bias_free_linear_experts_are_x_w_in_w_out() -> None:
-    """``bias=False`` + ``activation="identity"``: each expert is ``x W1 W2`` (MoA-CLIP's Eq. 4), sparse and dense alike."""
+    """``bias=False`` + ``activation="identity"``: each expert is ``x W1 W2`` (MoA-CLIP's Eq. 4), one expert
+    (``expert_forward``) and all at once (``forward_all``) alike."""
     bank = ExpertBank(num_experts=3, dim=8, hidden_dim=4, activation="identity", bias=False)
     assert bank.b_in is None and bank.b_out is None and len(list(bank.parameters())) == 2
     tokens = torch.randn(5, 8)

@@ -219,13 +219,13 @@ def test_config_has_the_papers_mlp_head_and_literal_losses_at_the_papers_weights
     assert dict(cfg.aux_loss_weights) == {"attention_alignment": 1.0, "domain_prototype": 0.5, "cross_domain_similarity": 0.1}
 
 
-def test_adapter_form_default_gelu_bottleneck_and_eq4_linear_option(clip_file, tmp_path):
-    """The default adapter is the GELU bottleneck with biases; ``adapter_activation=identity adapter_bias=false`` is
-    Eq. 4's linear ``h W_in W_out`` in every adapter, shared and domain alike."""
+def test_adapters_are_eq4_linear_by_default_and_the_gelu_bottleneck_an_option(clip_file, tmp_path):
+    """The default (config and class) is Eq. 4's linear ``h W_in W_out`` in every adapter, shared and domain alike;
+    ``adapter_activation=gelu adapter_bias=true`` is the Houlsby bottleneck."""
     _, path = clip_file
     default = compose(["experiment=moa_ffpp"], tmp_path).detector
-    assert default.adapter_activation == "gelu" and default.adapter_bias is True
-    literal = _moa(path, adapter_activation="identity", adapter_bias=False)
+    assert default.adapter_activation == "identity" and default.adapter_bias is False
+    literal = _moa(path)
     moa = literal.adapted[0].adapter
     assert moa.shared.down.bias is None and moa.shared.up.bias is None and moa.adapters.b_in is None
     for parameter in literal.adapter_parameters():
@@ -233,10 +233,31 @@ def test_adapter_form_default_gelu_bottleneck_and_eq4_linear_option(clip_file, t
     tokens = torch.randn(2, 5, moa.dim)
     torch.testing.assert_close(moa.shared(tokens), tokens @ moa.shared.down.weight.T @ moa.shared.up.weight.T)
     torch.testing.assert_close(moa.adapters.expert_forward(2, tokens[0]), tokens[0] @ moa.adapters.w_in[2] @ moa.adapters.w_out[2])
-    gelu = _moa(path).adapted[0].adapter
+    gelu = _moa(path, adapter_activation="gelu", adapter_bias=True).adapted[0].adapter
     assert gelu.shared.down.bias is not None and gelu.adapters.activation_name == "gelu"
     with pytest.raises(ValueError, match="activation='tanh'"):
         _moa(path, adapter_activation="tanh")
+
+
+def test_gelu_bottleneck_adapters_start_as_clip_and_train_in_both_phases(clip_file):
+    """The option beside the default (whose own checks are above): the GELU bottleneck with biases also leaves CLIP
+    unchanged at step 0 (zero W_out and b_out), and both phases train it."""
+    clip, path = clip_file
+    torch.manual_seed(0)
+    model = _moa(path, adapter_activation="gelu", adapter_bias=True)
+    images = torch.randn(4, 3, IMAGE_SIZE, IMAGE_SIZE)
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval()(images).features, clip.encode_image(images), rtol=1e-5, atol=1e-5)
+    model.train()
+    optimizer = model.optimizer_factory(params=model.parameter_groups())
+    adapters = {n for n, p in model.named_parameters() if any(p is q for q in model.adapter_parameters())}
+    routers = {n for n, p in model.named_parameters() if any(p is q for q in model.router_parameters())}
+    _step(model, optimizer, "adapters")
+    changed = _step(model, optimizer, "adapters")  # W_in learns once W_out has left zero
+    assert any(n.endswith("shared.down.bias") for n in adapters)
+    assert all(changed[n] for n in adapters if ".adapter.shared." in n)
+    changed = _step(model, optimizer, "router")
+    assert all(changed[n] for n in routers) and not any(changed[n] for n in adapters)
 
 
 def test_mlp_head(clip_file):

@@ -1,6 +1,6 @@
 """Bottleneck adapters and MoA-CLIP's Mixture-of-Adapters for a frozen transformer.
 
-* :class:`BottleneckAdapter`: ``A(h) = W_up act(W_down h)`` (with biases), output zero at init by default
+* :class:`BottleneckAdapter`: ``A(h) = W_up act(W_down h)`` (with biases unless ``bias=False``), output zero at init by default
   so adding it to a frozen block leaves the block unchanged at step 0. GM-DF's per-domain expert
   ``Delta F^n`` and MoA-CLIP's shared ``Adapter_0`` are this module.
 * :class:`MixtureOfAdapters`: MoA-CLIP Eq. 6, ``delta(h) = Adapter_0(h) + sum_k alpha_k Adapter_k(h)``;
@@ -29,7 +29,8 @@ ROUTING_MODES: tuple[str, ...] = get_args(RoutingMode)
 
 
 class BottleneckAdapter(nn.Module):
-    """``h -> W_up act(W_down h + b_down) + b_up`` with ``W_down: dim -> hidden_dim``, ``W_up: hidden_dim -> dim``."""
+    """``h -> W_up act(W_down h + b_down) + b_up`` with ``W_down: dim -> hidden_dim``, ``W_up: hidden_dim -> dim``
+    (``bias=False``: no ``b_down``, ``b_up``)."""
 
     def __init__(
         self,
