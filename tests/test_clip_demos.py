@@ -35,9 +35,10 @@ FLOORS: dict[tuple[str, str], dict[str, float]] = {
     ("moa_diff", METHOD): {"diff_t2i": 0.75, "diff_i2i": 0.52},  # 0.854 / 0.811 / 0.872, 0.658 / 0.590 / 0.657
     ("moa_diff", CLIP): {"diff_t2i": 0.69},  # measured 0.764 / 0.753 / 0.845
     # the earlier machine's seed 0, then seeds 0 / 1 / 2 on the later one (docs/CLIP_METHODS.md):
-    # pretrained on WildDeepfake, DiFF, UniAttackData and JFSFDB (conf/experiment/moa_ffpp.yaml); seeds 0 / 1 / 2:
-    # with Eq. 4's linear adapters (the default since 2026-12-05) on the AVX-512 machine: 0.710 / 0.708 / 0.678, 0.772 / 0.775 / 0.772
-    ("moa_ffpp", METHOD): {"ffpp": 0.6, "dfdc": 0.69},  # measured 0.678 / 0.688 / 0.691, 0.771 / 0.764 / 0.781 (docs; GELU adapters)
+    # pretrained on WildDeepfake, DiFF, UniAttackData and JFSFDB (conf/experiment/moa_ffpp.yaml); seeds 0 / 1 / 2 with Eq. 4's
+    # linear adapters (the default since 2026-12-05) on the AVX-512 machine (GELU adapters on the later machine:
+    # 0.678 / 0.688 / 0.691, 0.771 / 0.764 / 0.781):
+    ("moa_ffpp", METHOD): {"ffpp": 0.6, "dfdc": 0.69},  # measured 0.710 / 0.708 / 0.678, 0.772 / 0.775 / 0.772
     ("moa_ffpp", CLIP): {"ffpp": 0.72, "dfdc": 0.74},  # measured 0.791 / 0.767 / 0.807, 0.849 / 0.872 / 0.809
     ("suede_jfsfdb", METHOD): {"jfsfdb_cross": 0.72},  # measured 0.803; 0.789 / 0.782 / 0.767 (the stand-in's intra and cross lists are one)
     ("suede_jfsfdb", CLIP): {"jfsfdb_cross": 0.68},  # measured 0.774; 0.807 / 0.755 / 0.733
