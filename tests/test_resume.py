@@ -325,14 +325,23 @@ def inherited_wandb_service():
     run.py has one: the children inherit its address (WANDB_SERVICE)."""
     import wandb
 
+    def own(token: str | None) -> bool:
+        return bool(token) and token.split("-")[1:2] == [str(os.getpid())]
+
     before = os.environ.get("WANDB_SERVICE")
+    # An earlier in-process W&B run of this worker (tests/test_inference.py's figures) leaves this process's
+    # service up and its address set; shut it down, so that the run.py calls below join one this fixture started.
+    wandb.teardown()
+    if own(before):
+        os.environ.pop("WANDB_SERVICE", None)
     wandb.setup()
     token = os.environ["WANDB_SERVICE"]
+    assert own(token), token
     yield token
     # Shut the service down: a later use of this fixture in the same worker (another parameter) must start
-    # its own, or wandb.setup() returns the old singleton without setting WANDB_SERVICE again.
+    # its own. Its address is now stale: drop it, and restore only another process's (it still lives).
     wandb.teardown()
-    if before is None:
+    if before is None or own(before):
         os.environ.pop("WANDB_SERVICE", None)
     else:
         os.environ["WANDB_SERVICE"] = before

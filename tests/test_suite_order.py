@@ -1,14 +1,28 @@
-"""The default suite's scheduling under pytest-xdist (tests/conftest.py): the tests it starts first exist."""
+"""The suites' scheduling under pytest-xdist (tests/conftest.py): the tests they start first and last exist."""
 
 from __future__ import annotations
 
 import ast
 
-from conftest import LONGEST_FIRST, REPO
+from conftest import LAST, LONGEST_FIRST, REPO
 
 
 def test_every_longest_first_entry_names_a_test_function():
-    for node_id in LONGEST_FIRST:
+    for node_id in (*LONGEST_FIRST, *LAST):
         path, _, name = node_id.partition("::")
         functions = {f.name for f in ast.parse((REPO / path).read_text()).body if isinstance(f, ast.FunctionDef)}
         assert name in functions, f"tests/conftest.py LONGEST_FIRST: {node_id} is not a test function (renamed or removed?)"
+
+
+def test_the_slow_suite_runs_the_clip_demos_last_and_its_longest_first(pytestconfig):
+    from conftest import pytest_collection_modifyitems
+
+    class Item:
+        def __init__(self, nodeid: str):
+            self.nodeid = nodeid
+
+    names = ["tests/test_a.py::test_x", f"{LAST[0]}[gmdf_ffpp-method]", LONGEST_FIRST[-1], f"{LAST[0]}[moa_ffpp-method]",
+             "tests/test_b.py::test_y", f"{LONGEST_FIRST[0]}[one]"]
+    items = [Item(n) for n in names]
+    pytest_collection_modifyitems(pytestconfig, items)
+    assert [i.nodeid for i in items] == [names[5], names[2], names[0], names[4], names[1], names[3]]
