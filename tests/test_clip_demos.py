@@ -25,7 +25,8 @@ METHOD, CLIP = "method", "clip_finetune"
 # spread (GM-DF's WDF: 0.66-0.81 over three seeds) or the later machine measured lower, to cover the other
 # numerics of one thread per xdist worker. A label flip or a broken loss lands near 0.5.
 FLOORS: dict[tuple[str, str], dict[str, float]] = {
-    ("gmdf_multidomain", METHOD): {"ffpp": 0.8, "wilddeepfake": 0.55},  # measured 0.871, 0.809 (seeds 1, 2: 0.899 / 0.674, 0.908 / 0.659)
+    # measured 0.871, 0.809 (seeds 1, 2: 0.899 / 0.674, 0.908 / 0.659); the README's command as typed (one thread), 0.879, 0.765:
+    ("gmdf_multidomain", METHOD): {"ffpp": 0.8, "wilddeepfake": 0.55},
     ("gmdf_multidomain", CLIP): {"ffpp": 0.85, "dfdc": 0.78},  # measured 0.922, 0.856 (seeds 1, 2: 0.922 / 0.934, 0.932 / 0.887; WDF 0.63-0.71: not held)
     # gmdf_ffpp at its 30 demo epochs, seeds 0 / 1 / 2 on the AVX-512 machine (FF++ in-domain, Celeb-DF and DFDC held out):
     ("gmdf_ffpp", METHOD): {"ffpp": 0.82, "celebdf_v2": 0.68, "dfdc": 0.75},  # 0.913 / 0.917 / 0.874, 0.797 / 0.863 / 0.750, 0.821 / 0.835 / 0.910
@@ -53,10 +54,11 @@ FLOORS: dict[tuple[str, str], dict[str, float]] = {
     ("suede_uniattack_p2", CLIP): {"uniattack_p2_1": 0.65},  # measured 0.798
 }
 # GM-DF's demos train for 434 s (gmdf_multidomain) and 280-356 s (gmdf_ffpp's and gmdf_gid's 30 epochs) at 2 threads
-# (the plain fine-tunes 125-144 s): at one thread per xdist worker, with the tokenizer and the pretraining, that is more than CI's
-# --timeout 900. moa_ffpp's two runs share a pretraining on four domains (536 s at 2 threads): the first pretrains,
-# the other waits for its file.
-TIMEOUT_S = {("gmdf_multidomain", METHOD): 2400, ("gmdf_ffpp", METHOD): 2400, ("gmdf_gid", METHOD): 2400, ("moa_ffpp", METHOD): 2400, ("moa_ffpp", CLIP): 2400}
+# (the plain fine-tunes 125-144 s): at one thread per xdist worker, with the tokenizer and the pretraining, that can be
+# more than CI's --timeout 900 (the README's job as typed from an empty cache, alone: 757 s). moa_ffpp's two runs share a
+# pretraining on four domains (536 s at 2 threads): the first pretrains, the other waits for its file. A longer timeout
+# also makes a test start earlier in CI's budget (tests/conftest.py), so each is about twice what it needs.
+TIMEOUT_S = {("gmdf_multidomain", METHOD): 1800, ("gmdf_ffpp", METHOD): 1800, ("gmdf_gid", METHOD): 1800, ("moa_ffpp", METHOD): 2400, ("moa_ffpp", CLIP): 2400}
 # The demo epochs of each experiment (conf/experiment/<name>.yaml `demo_epochs`; the plain fine-tune beside it
 # trains as many): 10, more where the protocol's training set is one small domain (docs/CLIP_METHODS.md).
 DEMO_EPOCHS = {"gmdf_ffpp": 30, "gmdf_gid": 30, "moa_diff": 100}
@@ -105,6 +107,7 @@ def test_clip_family_demo_learns_in_domain_and_held_out(experiment, which, tmp_p
         assert done.returncode == 0, done.stderr[-4000:]
         (path,) = new_results(clone)
         run_dir = path.parent
+        assert load_results(path)["summary"]["test_sets"], path  # as tests/test_doc_commands.py checks a demo command
     else:
         run(compose([*_overrides(experiment, which), "scale=demo", "seed=0"], tmp_path, synthetic_root))
         run_dir = tmp_path

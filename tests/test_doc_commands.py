@@ -18,7 +18,8 @@ How (``kind``):
 - ``external``: not this project's command (FaceForensics++'s download script), or a benchmark
   (benchmarks print measurements; their own tests run them small);
 - ``elsewhere``: run as typed by the test the note names (a module of its own needs its fixtures:
-  a trained run for eval/predict, a SLURM cluster, prepared crops).
+  a trained run for eval/predict, a SLURM cluster, prepared crops; or the run is one a learning check
+  trains anyway: the README's main job, in tests/test_clip_demos.py).
 
 Environment: ``WANDB_MODE=offline``, ``OMP_NUM_THREADS=1``, ``FACEMOE_CACHE`` (shared synthetic data
 and tiny-CLIP caches, when set) -- nothing a user would not set.
@@ -345,7 +346,7 @@ DEMO_TIMEOUT_S = {
 
 @pytest.mark.slow
 @pytest.mark.parametrize("key", [pytest.param(k, marks=pytest.mark.timeout(DEMO_TIMEOUT_S[k])) if k in DEMO_TIMEOUT_S else k
-                                 for k in registered(DEMO)])
+                                 for k in sorted(registered(DEMO), key=lambda k: k not in DEMO_TIMEOUT_S)])  # longest first
 def test_demo_command_runs_as_typed(key, tmp_path):
     clone = fresh_directory(tmp_path)
     result = run_as_typed(key, clone, timeout=3600)

@@ -330,10 +330,10 @@ def inherited_wandb_service():
 
     before = os.environ.get("WANDB_SERVICE")
     # An earlier in-process W&B run of this worker (tests/test_inference.py's figures) leaves this process's
-    # service up and its address set; shut it down, so that the run.py calls below join one this fixture started.
+    # service up and its address set, and another process's address may be inherited: shut this process's down and
+    # set neither, so that the run.py calls below join a service this fixture started.
     wandb.teardown()
-    if own(before):
-        os.environ.pop("WANDB_SERVICE", None)
+    os.environ.pop("WANDB_SERVICE", None)
     wandb.setup()
     token = os.environ["WANDB_SERVICE"]
     assert own(token), token

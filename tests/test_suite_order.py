@@ -11,7 +11,7 @@ def test_every_longest_first_entry_names_a_test_function():
     for node_id in (*LONGEST_FIRST, *LAST):
         path, _, name = node_id.partition("::")
         functions = {f.name for f in ast.parse((REPO / path).read_text()).body if isinstance(f, ast.FunctionDef)}
-        assert name in functions, f"tests/conftest.py LONGEST_FIRST: {node_id} is not a test function (renamed or removed?)"
+        assert name in functions, f"tests/conftest.py LONGEST_FIRST / LAST: {node_id} is not a test function (renamed or removed?)"
 
 
 def test_the_slow_suite_runs_the_clip_demos_last_and_its_longest_first(pytestconfig):
