@@ -154,7 +154,8 @@ def trained_aucs(overrides: list[str], output_dir: Path, synthetic_root: Path) -
 
 
 # A wall-clock budget for a whole test session (CI's slow suite: FACEMOE_TEST_BUDGET_S). Once it is
-# spent, every test not yet started is skipped with the reason, so the summary counts what did not run;
+# spent, every test not yet started is skipped with the reason and its name (pytest reports the skip at this file's
+# line), so the summary counts and names what did not run;
 # a test already running finishes (bounded by --timeout, or by its own timeout marker: such a test starts
 # only while it can end by the time a test started at the end of the budget would).
 _SESSION_START = None
@@ -181,14 +182,14 @@ def pytest_runtest_setup(item):
 
     spent = time.monotonic() - _SESSION_START
     if spent > float(budget):
-        pytest.skip(f"test budget FACEMOE_TEST_BUDGET_S={budget} s spent ({spent:.0f} s): not run")
+        pytest.skip(f"{item.nodeid}: test budget FACEMOE_TEST_BUDGET_S={budget} s spent ({spent:.0f} s): not run")
     # A test allowed longer than the session's --timeout (its own timeout marker) must also end by the
     # time a test started at the end of the budget would.
     marker = item.get_closest_marker("timeout")
     session_timeout = float(item.config.getoption("timeout", None) or 0)
     extra = float(marker.args[0]) - session_timeout if marker and marker.args and session_timeout else 0.0
     if extra > 0 and spent + extra > float(budget):
-        pytest.skip(f"test budget FACEMOE_TEST_BUDGET_S={budget} s: {spent:.0f} s spent, and this test may take "
+        pytest.skip(f"{item.nodeid}: test budget FACEMOE_TEST_BUDGET_S={budget} s: {spent:.0f} s spent, and it may take "
                     f"{extra:.0f} s longer than --timeout {session_timeout:.0f}: not run")
 
 
