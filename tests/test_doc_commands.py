@@ -167,6 +167,9 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python benchmarks/busy_machine.py --rounds 2 --steps 5 --settings old new one": (EXTERNAL, "benchmarks"),
     "python benchmarks/busy_machine.py --settings new --background 2 --rounds 1 --command \"python -m pytest -q\"": (
         EXTERNAL, "benchmarks: tests/test_busy_machine_benchmark.py (the --command mode)"),
+    "python benchmarks/busy_machine.py --settings new --background 2 --rounds 1 --command \"WANDB_MODE=offline "
+    "FACEMOE_CACHE=<warm cache> python run.py experiment=gmdf_multidomain scale=demo paths.log_dir=<dir>\"": (
+        EXTERNAL, "benchmarks: tests/test_busy_machine_benchmark.py (the --command mode); placeholders for two folders"),
     "python benchmarks/meta_step.py --rounds 2 --epochs 2 --limit-batches 8": (EXTERNAL, "benchmarks"),
     "python benchmarks/suite_overhead.py --experiment baseline_multidomain --rounds 2": (EXTERNAL, "benchmarks"),
     "python benchmarks/expert_layer.py --repeats 5": (EXTERNAL, "benchmarks"),
