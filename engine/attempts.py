@@ -102,6 +102,13 @@ class Attempts:
         }
 
 
+def wandb_service_owner(token: str) -> str | None:
+    """The pid (as text) of the process that started the W&B service a ``WANDB_SERVICE`` token
+    (``3-<pid>-...``) names; None for an empty or unknown token."""
+    parts = token.split("-", 2)
+    return parts[1] if len(parts) == 3 else None
+
+
 def own_wandb_service() -> None:
     """Make this process start its own W&B service instead of joining one it inherited.
 
@@ -111,9 +118,9 @@ def own_wandb_service() -> None:
     refused: ``run ID <id> is in use``. A token whose pid is not this process's is dropped here (with a
     log line); a service this process started itself (several runs in one process) is kept."""
     token = os.environ.get("WANDB_SERVICE", "")
-    parts = token.split("-", 2)
-    if token and not (len(parts) == 3 and parts[1] == str(os.getpid())):
-        log.info("W&B: not joining the W&B service inherited from process %s (WANDB_SERVICE); this run starts its own", parts[1] if len(parts) == 3 else "?")
+    owner = wandb_service_owner(token)
+    if token and owner != str(os.getpid()):
+        log.info("W&B: not joining the W&B service inherited from process %s (WANDB_SERVICE); this run starts its own", owner or "?")
         os.environ.pop("WANDB_SERVICE")
 
 

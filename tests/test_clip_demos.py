@@ -107,7 +107,6 @@ def test_clip_family_demo_learns_in_domain_and_held_out(experiment, which, tmp_p
         assert done.returncode == 0, done.stderr[-4000:]
         (path,) = new_results(clone)
         run_dir = path.parent
-        assert load_results(path)["summary"]["test_sets"], path  # as tests/test_doc_commands.py checks a demo command
     else:
         run(compose([*_overrides(experiment, which), "scale=demo", "seed=0"], tmp_path, synthetic_root))
         run_dir = tmp_path
@@ -121,6 +120,7 @@ def test_clip_family_demo_learns_in_domain_and_held_out(experiment, which, tmp_p
     assert results["config"]["trainer"]["max_epochs"] == DEMO_EPOCHS.get(experiment, 10) and results["config"]["data"]["augment"]["name"] == "flip_crop"
     assert results["config"]["seed"] == 0, results["config"]["seed"]
     if (experiment, which) == README_JOB:
+        assert results["summary"]["test_sets"], run_dir  # as tests/test_doc_commands.py checks a demo command
         import pandas as pd
 
         logged = pd.read_csv(run_dir / "csv" / "metrics.csv")

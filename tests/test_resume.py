@@ -325,8 +325,10 @@ def inherited_wandb_service():
     run.py has one: the children inherit its address (WANDB_SERVICE)."""
     import wandb
 
+    from engine.attempts import wandb_service_owner
+
     def own(token: str | None) -> bool:
-        return bool(token) and token.split("-")[1:2] == [str(os.getpid())]
+        return bool(token) and wandb_service_owner(token) == str(os.getpid())
 
     before = os.environ.get("WANDB_SERVICE")
     # An earlier in-process W&B run of this worker (tests/test_inference.py's figures) leaves this process's
