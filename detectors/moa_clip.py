@@ -2,10 +2,10 @@
 
 Each chosen block's FFN gets a parallel branch (Eq. 6): ``h_out = h_FFN + Adapter_0(h_in) +
 sum_k alpha_k Adapter_k(h_in)`` with ``h_in`` the FFN input, a shared adapter, N domain adapters of
-hidden size ``adapter_dim`` (Eq. 4's linear ``h W_in W_out``; ``adapter_activation="gelu"``,
-``adapter_bias=True``: Houlsby's bottleneck) and ``alpha = softmax(Router(h_in))`` (a small MLP). Adapter outputs
-start at zero, so at step 0 the model computes exactly CLIP's image features. A head on the image
-embedding gives one fake logit.
+hidden size ``adapter_dim`` (Section 5.1's GELU adapter, ``W_out GELU(W_in h + b_in) + b_out``;
+``adapter_activation="identity"``, ``adapter_bias=False``: Eq. 4's linear ``h W_in W_out``) and
+``alpha = softmax(Router(h_in))`` (a small MLP). Adapter outputs start at zero, so at step 0 the model
+computes exactly CLIP's image features. A head on the image embedding gives one fake logit.
 
 Training alternates two phases (Fig. 2), ``alternation_period`` epochs (or steps) each, starting
 with ``adapters``:
@@ -92,8 +92,8 @@ class MoAClipDetector(BaseDetector):
         size: str = "paper",
         tiny_patch_size: int | None = None,
         adapter_dim: int = 128,
-        adapter_activation: str = "identity",
-        adapter_bias: bool = False,
+        adapter_activation: str = "gelu",
+        adapter_bias: bool = True,
         num_domain_adapters: int | None = None,
         router_hidden_dim: int | None = 128,
         adapter_layers: str | int | list[int] = "all",

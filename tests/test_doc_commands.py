@@ -179,6 +179,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python benchmarks/clip_methods_demo.py --comparisons <experiment> --seeds 0 1 2": (EXTERNAL, "benchmarks"),
     "python benchmarks/clip_methods_demo.py --comparisons <experiment> --epochs <E> --seeds 0": (EXTERNAL, "benchmarks"),
     "python benchmarks/clip_methods_demo.py --comparisons gmdf_multidomain --runs clip_finetune --seeds 0 1 2": (EXTERNAL, "benchmarks"),
+    "python benchmarks/clip_methods_demo.py --comparisons suede_jfsfdb --seeds 0 1 2": (EXTERNAL, "benchmarks"),
     "python run.py -m +sweep=suede_routed_width": (PAPER, ""),
     "python run.py -m experiment=suede_uniattack_p1 detector.num_experts=2,3,4,5,6,7,8": (PAPER, ""),
     "python run.py -m +sweep=gmdf_multidomain": (PAPER, ""),

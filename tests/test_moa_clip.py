@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import CLIP_TEST_IMAGE_SIZE, compose, tiny_detector, trained_metrics
 
 from detectors.backbones.clip_surgery import vision_blocks
@@ -34,8 +35,8 @@ def _batch(n: int = 6, domains=(0, 1, 2, 0, 1, 2)) -> dict[str, torch.Tensor]:
     }
 
 
-# The adapter forms: Eq. 4's linear default, and the GELU bottleneck with biases.
-ADAPTER_FORMS = {"eq4_linear": {}, "gelu_bottleneck": {"adapter_activation": "gelu", "adapter_bias": True}}
+# The adapter forms: Section 5.1's GELU bottleneck with biases (the default), and Eq. 4's linear form.
+ADAPTER_FORMS = {"gelu_bottleneck": {}, "eq4_linear": {"adapter_activation": "identity", "adapter_bias": False}}
 
 
 @pytest.mark.parametrize("form", ADAPTER_FORMS)
@@ -225,22 +226,29 @@ def test_config_has_the_papers_mlp_head_and_literal_losses_at_the_papers_weights
     assert dict(cfg.aux_loss_weights) == {"attention_alignment": 1.0, "domain_prototype": 0.5, "cross_domain_similarity": 0.1}
 
 
-def test_adapters_are_eq4_linear_by_default_and_the_gelu_bottleneck_an_option(clip_file, tmp_path):
-    """The default (config and class) is Eq. 4's linear ``h W_in W_out`` in every adapter, shared and domain alike;
-    ``adapter_activation=gelu adapter_bias=true`` is the Houlsby bottleneck."""
+def test_adapters_are_the_gelu_bottleneck_by_default_and_eq4_linear_an_option(clip_file, tmp_path):
+    """The default (config and class) is the adapter Section 5.1 describes, ``W_out GELU(W_in h + b_in) + b_out`` in every
+    adapter, shared and domain alike; ``adapter_activation=identity adapter_bias=false`` is Eq. 4's linear ``h W_in W_out``."""
     _, path = clip_file
     default = compose(["experiment=moa_ffpp"], tmp_path).detector
-    assert default.adapter_activation == "identity" and default.adapter_bias is False
-    literal = _moa(path)
+    assert default.adapter_activation == "gelu" and default.adapter_bias is True
+    gelu = _moa(path)
+    moa = gelu.adapted[0].adapter
+    assert moa.adapters.activation_name == "gelu" and moa.adapters.b_in is not None
+    for parameter in gelu.adapter_parameters():
+        torch.nn.init.normal_(parameter)
+    tokens = torch.randn(2, 5, moa.dim)
+    shared = moa.shared
+    torch.testing.assert_close(shared(tokens), shared.up(F.gelu(shared.down(tokens))))
+    a = moa.adapters
+    torch.testing.assert_close(a.expert_forward(2, tokens[0]), F.gelu(tokens[0] @ a.w_in[2] + a.b_in[2]) @ a.w_out[2] + a.b_out[2])
+    literal = _moa(path, adapter_activation="identity", adapter_bias=False)
     moa = literal.adapted[0].adapter
     assert moa.shared.down.bias is None and moa.shared.up.bias is None and moa.adapters.b_in is None
     for parameter in literal.adapter_parameters():
         torch.nn.init.normal_(parameter)
-    tokens = torch.randn(2, 5, moa.dim)
     torch.testing.assert_close(moa.shared(tokens), tokens @ moa.shared.down.weight.T @ moa.shared.up.weight.T)
     torch.testing.assert_close(moa.adapters.expert_forward(2, tokens[0]), tokens[0] @ moa.adapters.w_in[2] @ moa.adapters.w_out[2])
-    gelu = _moa(path, adapter_activation="gelu", adapter_bias=True).adapted[0].adapter
-    assert gelu.shared.down.bias is not None and gelu.adapters.activation_name == "gelu"
     with pytest.raises(ValueError, match="activation='tanh'"):
         _moa(path, adapter_activation="tanh")
 
