@@ -23,7 +23,8 @@ METHOD, CLIP = "method", "clip_finetune"
 # at 2 threads (the measured values beside each, the earlier machine's first where two machines measured it;
 # docs/CLIP_METHODS.md, which says which sets are in-domain and which held out): by 0.07-0.1, more where seeds
 # spread (GM-DF's WDF: 0.66-0.81 over three seeds) or the later machine measured lower, to cover the other
-# numerics of one thread per xdist worker. A label flip or a broken loss lands near 0.5.
+# numerics of one thread per xdist worker; where three seeds were measured on the AVX-512 machine, by 0.05-0.08 under
+# the lowest of them. A label flip or a broken loss lands near 0.5.
 FLOORS: dict[tuple[str, str], dict[str, float]] = {
     # measured 0.871, 0.809 (seeds 1, 2: 0.899 / 0.674, 0.908 / 0.659); the README's command as typed (one thread), 0.879, 0.765:
     ("gmdf_multidomain", METHOD): {"ffpp": 0.8, "wilddeepfake": 0.55},
@@ -57,8 +58,8 @@ FLOORS: dict[tuple[str, str], dict[str, float]] = {
 # GM-DF's demos train for 434 s (gmdf_multidomain) and 280-356 s (gmdf_ffpp's and gmdf_gid's 30 epochs) at 2 threads
 # (the plain fine-tunes 125-144 s): at one thread per xdist worker, with the tokenizer and the pretraining, that can be
 # more than CI's --timeout 900 (the README's job as typed from an empty cache, alone: 757 s). moa_ffpp's two runs share a
-# pretraining on four domains (536 s at 2 threads), suede_jfsfdb's two one on six (522 s): the first pretrains, the other
-# waits for its file. A longer timeout also makes a test start earlier in CI's budget (tests/conftest.py), so each is
+# pretraining on four domains (536 s at 2 threads), suede_jfsfdb's two one on six (522 s; the two tests took 1,286 s and
+# 1,214 s at one thread each with another 2-thread run on the machine): the first pretrains, the other waits for its file. A longer timeout also makes a test start earlier in CI's budget (tests/conftest.py), so each is
 # about twice what it needs.
 TIMEOUT_S = {("gmdf_multidomain", METHOD): 1800, ("gmdf_ffpp", METHOD): 1800, ("gmdf_gid", METHOD): 1800, ("moa_ffpp", METHOD): 2400, ("moa_ffpp", CLIP): 2400,
              ("suede_jfsfdb", METHOD): 1800, ("suede_jfsfdb", CLIP): 1800}
@@ -82,11 +83,12 @@ def _overrides(experiment: str, which: str) -> list[str]:
 # The order the cases run in (the slow suite runs them last: tests/conftest.py LAST): each method's demo before the
 # fine-tunes beside them, and longest first within each, so that the long ones start while CI's budget still lets them
 # (tests/conftest.py pytest_runtest_setup) and the short ones fill the end. At one thread per worker: moa_ffpp's method
-# pretrains its four-domain tower (its fine-tune, later, loads it), GM-DF's demos fit for 10-14 min, moa_diff's 100
-# epochs about 11 min; the SUEDE demos and most fine-tunes 2-8 min once their tower is pretrained.
+# pretrains its four-domain tower and suede_jfsfdb's its six-domain one (their fine-tunes, later, load them), GM-DF's
+# demos fit for 10-14 min, moa_diff's 100 epochs about 11 min; the other SUEDE demos and most fine-tunes 2-8 min once
+# their tower is pretrained.
 ORDER = (
-    ("moa_ffpp", METHOD), ("gmdf_multidomain", METHOD), ("gmdf_ffpp", METHOD), ("gmdf_gid", METHOD), ("moa_diff", METHOD),
-    ("suede_jfsfdb", METHOD), ("suede_uniattack_p1", METHOD), ("suede_uniattack_p2", METHOD),
+    ("moa_ffpp", METHOD), ("gmdf_multidomain", METHOD), ("gmdf_ffpp", METHOD), ("gmdf_gid", METHOD), ("suede_jfsfdb", METHOD),
+    ("moa_diff", METHOD), ("suede_uniattack_p1", METHOD), ("suede_uniattack_p2", METHOD),
     ("moa_diff", CLIP), ("gmdf_ffpp", CLIP), ("gmdf_gid", CLIP), ("gmdf_multidomain", CLIP), ("moa_ffpp", CLIP),
     ("suede_jfsfdb", CLIP), ("suede_uniattack_p1", CLIP), ("suede_uniattack_p2", CLIP),
 )

@@ -239,9 +239,11 @@ def test_adapters_are_the_gelu_bottleneck_by_default_and_eq4_linear_an_option(cl
         torch.nn.init.normal_(parameter)
     tokens = torch.randn(2, 5, moa.dim)
     shared = moa.shared
-    torch.testing.assert_close(shared(tokens), shared.up(F.gelu(shared.down(tokens))))
+    # a reference computed in other steps (bias added apart, not fused as addmm): float32 rounding at these random weights
+    torch.testing.assert_close(shared(tokens), shared.up(F.gelu(shared.down(tokens))), rtol=1e-4, atol=1e-4)
     a = moa.adapters
-    torch.testing.assert_close(a.expert_forward(2, tokens[0]), F.gelu(tokens[0] @ a.w_in[2] + a.b_in[2]) @ a.w_out[2] + a.b_out[2])
+    reference = F.gelu(tokens[0] @ a.w_in[2] + a.b_in[2]) @ a.w_out[2] + a.b_out[2]
+    torch.testing.assert_close(a.expert_forward(2, tokens[0]), reference, rtol=1e-4, atol=1e-4)
     literal = _moa(path, adapter_activation="identity", adapter_bias=False)
     moa = literal.adapted[0].adapter
     assert moa.shared.down.bias is None and moa.shared.up.bias is None and moa.adapters.b_in is None
