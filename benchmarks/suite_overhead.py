@@ -10,7 +10,9 @@ epoch (the first warms up allocators and starts the loader):
   :class:`callbacks.timings.PhaseTimings` (training only: validation is taken out of the epoch);
 - bare: ``for batch in datamodule.train_dataloader(): normalise (the datamodule's batch hook), forward,
   combine_losses, backward, step`` with the optimiser and scheduler of the detector's
-  ``configure_optimizers``.
+  ``configure_optimizers``, the run's gradient clipping, and the detector's own per-step hooks
+  (``on_train_batch_start``, ``on_before_optimizer_step``: MoA-CLIP's alternating phases). A detector
+  that optimises in its own ``training_step`` (GM-DF's meta step) is refused: benchmarks/meta_step.py.
 
     python benchmarks/suite_overhead.py --experiment baseline_multidomain --rounds 3
     # on a GPU, paper scale on the embedded data: both sides on CUDA in bf16 autocast, at most 40 steps an epoch
@@ -34,6 +36,7 @@ from train_step import stand_in_trainer  # benchmarks/ is on sys.path when this 
 from callbacks.timings import PhaseClock, PhaseTimings
 from engine.compose import compose_run_config
 from engine.pipeline import build_callbacks, build_loggers
+from engine.synthetic_pretraining import resolve_synthetic_weights
 
 
 def suite_epoch(cfg, epochs: int, steps: int | None = None) -> float:
@@ -81,17 +84,23 @@ def bare_epoch(cfg, epochs: int, steps: int | None = None) -> float:
         torch.backends.cudnn.benchmark = bool(cfg.trainer.get("benchmark") or False)
     loader = datamodule.train_dataloader()
     model = instantiate(cfg.detector, _convert_="all").train()
-    model._trainer = stand_in_trainer(datamodule, epochs * min(len(loader), steps or len(loader)))
+    trainer = stand_in_trainer(datamodule, epochs * min(len(loader), steps or len(loader)))
+    model._trainer = trainer
     model.setup("fit")  # as the Trainer's setup hook: channels_last, GM-DF's tokenizer, MoA-CLIP's domains
     model.to(device)
     configured = model.configure_optimizers()
-    model._trainer = None
+    # The loop keeps the stand-in: it counts epochs and steps for the detector's own per-step hooks (MoA-CLIP
+    # alternates its adapter and router phases by them); barebones makes self.log a no-op, as nothing is logged.
+    trainer.barebones, trainer.current_epoch, trainer.global_step = True, 0, 0
     scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
+    clip_value = cfg.trainer.get("gradient_clip_val")
+    clip_by_norm = str(cfg.trainer.get("gradient_clip_algorithm") or "norm") == "norm"
     optimizer = configured["optimizer"] if isinstance(configured, dict) else configured
     scheduler = configured["lr_scheduler"]["scheduler"] if isinstance(configured, dict) else None
     per_step = isinstance(configured, dict) and configured["lr_scheduler"].get("interval") == "step"
     seconds = 0.0
     for epoch in range(epochs):
+        trainer.current_epoch = epoch
         loader.sampler.set_epoch(epoch)
         start = time.perf_counter()
         for index, batch in enumerate(loader):
@@ -99,13 +108,21 @@ def bare_epoch(cfg, epochs: int, steps: int | None = None) -> float:
                 break
             batch = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             batch = datamodule.on_after_batch_transfer(batch, 0)  # what the Trainer has the datamodule do
+            model.on_train_batch_start(batch, index)  # the detector's own hooks (no-ops unless it defines them)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 output = model(model._images(batch), batch)
                 loss, _ = model.combine_losses(output, batch)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            model.on_before_optimizer_step(optimizer)
+            if clip_value and clip_by_norm:  # the run's gradient clipping (trainer.gradient_clip_*), as the Trainer does it
+                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_value)
+            elif clip_value:
+                torch.nn.utils.clip_grad_value_(model.parameters(), clip_value)
             scaler.step(optimizer)
             scaler.update()
+            trainer.global_step += 1
             if scheduler is not None and per_step:
                 scheduler.step()
         if scheduler is not None and not per_step:
@@ -114,6 +131,19 @@ def bare_epoch(cfg, epochs: int, steps: int | None = None) -> float:
             torch.cuda.synchronize(device)
         seconds = time.perf_counter() - start
     return seconds
+
+
+def check_comparable(cfg) -> None:
+    """The bare loop is forward, ``combine_losses``, backward, step: a detector that optimises in its own
+    ``training_step`` (GM-DF's meta step: ``automatic_optimization`` off) would be timed on other work than
+    the suite runs, so it is refused (benchmarks/meta_step.py times GM-DF's step)."""
+    model = instantiate(cfg.detector, _convert_="all", pretrained=None)  # random weights: only the class's choice is read
+    if not model.automatic_optimization:
+        raise SystemExit(
+            f"suite_overhead: {type(model).__name__} (experiment {cfg.get('experiment_name')!r}) optimises in its own "
+            "training_step (automatic_optimization is off), which the bare loop does not reproduce; compare a detector "
+            "with automatic optimisation, or time GM-DF's meta step with benchmarks/meta_step.py"
+        )
 
 
 def main() -> None:
@@ -130,6 +160,9 @@ def main() -> None:
         for round_ in range(args.rounds):
             overrides = [f"experiment={args.experiment}", f"scale={args.scale}", "data.synthetic.progress=false", *args.overrides]
             cfg = compose_run_config(overrides, Path(tmp) / f"round{round_}")
+            if round_ == 0:
+                check_comparable(cfg)  # before the synthetic pretraining a first run may need
+            cfg = resolve_synthetic_weights(cfg)  # pretrained=synthetic -> the cached tiny CLIP, as run.py does
             first_suite = round_ % 2 == 0  # alternate the order: neither side always runs second
             runs = [("suite", suite_epoch), ("bare", bare_epoch)] if first_suite else [("bare", bare_epoch), ("suite", suite_epoch)]
             times = {name: fn(cfg, args.epochs, args.steps) for name, fn in runs}

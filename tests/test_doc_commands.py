@@ -55,6 +55,9 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python run.py experiment=suede_jfsfdb scale=demo":
         (ELSEWHERE, "tests/test_clip_demos.py::test_clip_family_demo_learns_in_domain_and_held_out[suede_jfsfdb-method] "
                     "trains its configuration (seed 0, the default) and holds its AUC"),
+    "python run.py experiment=moa_ffpp scale=demo":
+        (ELSEWHERE, "tests/test_clip_demos.py::test_clip_family_demo_learns_in_domain_and_held_out[moa_ffpp-method] "
+                    "trains its configuration (seed 0, the default) and holds its AUC"),
     "python run.py experiment=baseline_ffpp trainer=ddp": (PAPER, "all GPUs of a node"),
     "python run.py -m experiment=baseline_ffpp detector=xception,resnet50 launcher=submitit_slurm_a100": (PAPER, "SLURM"),
     "python run.py -m experiment=baseline_multidomain scale=demo seed=0,1": (DEMO, "a demo multirun"),
@@ -173,6 +176,9 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python benchmarks/busy_machine.py --settings new --background 2 --rounds 1 --command \"WANDB_MODE=offline "
     "FACEMOE_CACHE=<warm cache> python run.py experiment=gmdf_multidomain scale=demo paths.log_dir=<dir>\"": (
         EXTERNAL, "benchmarks: tests/test_busy_machine_benchmark.py (the --command mode); placeholders for two folders"),
+    "python benchmarks/busy_machine.py --settings new --background 2 --rounds 1 --command \"WANDB_MODE=offline "
+    "FACEMOE_CACHE=\\$(mktemp -d) python run.py experiment=gmdf_multidomain scale=demo paths.log_dir=\\$(mktemp -d)\"": (
+        EXTERNAL, "benchmarks: tests/test_busy_machine_benchmark.py (the --command mode); a new cache for each run"),
     "python benchmarks/meta_step.py --rounds 2 --epochs 2 --limit-batches 8": (EXTERNAL, "benchmarks"),
     "python benchmarks/suite_overhead.py --experiment baseline_multidomain --rounds 2": (EXTERNAL, "benchmarks"),
     "python benchmarks/expert_layer.py --repeats 5": (EXTERNAL, "benchmarks"),

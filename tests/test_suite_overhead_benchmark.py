@@ -44,7 +44,26 @@ def test_steps_cap_both_sides_and_the_bare_loop_keeps_the_trainers_device(bench,
     assert steps.count(True) == 2  # training steps (validation runs in eval mode)
 
 
-def test_the_bare_loop_sets_up_detectors_that_read_the_trainer(bench, tmp_path, synthetic_root):
-    """MoA-CLIP's setup reads the training domains from ``trainer.datamodule`` (GM-DF's its tokenizer data)."""
+def test_the_bare_loop_sets_up_detectors_that_read_the_trainer(bench, tmp_path, synthetic_root, monkeypatch):
+    """MoA-CLIP's setup reads the training domains from ``trainer.datamodule`` (GM-DF's its tokenizer data), and
+    its per-step hooks alternate the phases by the epoch: the bare loop runs the router phase as the suite does
+    (without it, the suite's router epochs, which run every adapter, were timed against adapter epochs: 1.5x)."""
+    from detectors.moa_clip import MoAClipDetector
+
     cfg = compose(["experiment=moa_ffpp", "scale=demo", "demo_pretrained=null"], tmp_path, synthetic_root)
-    assert math.isfinite(bench.bare_epoch(cfg, 1, steps=1))
+    phases, real_forward = [], MoAClipDetector.forward
+
+    def recording_forward(self, *args, **kwargs):
+        phases.append(self.phase)
+        return real_forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(MoAClipDetector, "forward", recording_forward)
+    assert math.isfinite(bench.bare_epoch(cfg, 2, steps=1))
+    assert phases == ["adapters", "router"]
+
+
+def test_a_detector_with_its_own_optimisation_step_is_refused(bench, tmp_path):
+    cfg = compose(["experiment=gmdf_multidomain", "scale=demo"], tmp_path)
+    with pytest.raises(SystemExit, match="GMDFDetector.*meta_step.py"):
+        bench.check_comparable(cfg)
+    bench.check_comparable(compose(["experiment=moa_ffpp", "scale=demo"], tmp_path))  # MoA-CLIP is compared
