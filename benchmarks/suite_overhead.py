@@ -26,6 +26,7 @@ import os
 import statistics
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -73,6 +74,11 @@ def _device_and_dtype(cfg) -> tuple[torch.device, torch.dtype | None]:
     return device, dtype
 
 
+def optimizer_of(configured):
+    """The optimiser of what ``configure_optimizers`` returned (an optimiser, or a dict with its scheduler)."""
+    return configured["optimizer"] if isinstance(configured, dict) else configured
+
+
 def bare_epoch(cfg, epochs: int, steps: int | None = None) -> float:
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     datamodule = instantiate(cfg.data, _convert_="all")
@@ -90,12 +96,14 @@ def bare_epoch(cfg, epochs: int, steps: int | None = None) -> float:
     model.to(device)
     configured = model.configure_optimizers()
     # The loop keeps the stand-in: it counts epochs and steps for the detector's own per-step hooks (MoA-CLIP
-    # alternates its adapter and router phases by them); barebones makes self.log a no-op, as nothing is logged.
+    # alternates its adapter and router phases by them); barebones makes self.log return at once (Lightning warns
+    # once that nothing is logged; that warning is silenced below).
     trainer.barebones, trainer.current_epoch, trainer.global_step = True, 0, 0
     scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
     clip_value = cfg.trainer.get("gradient_clip_val")
     clip_by_norm = str(cfg.trainer.get("gradient_clip_algorithm") or "norm") == "norm"
-    optimizer = configured["optimizer"] if isinstance(configured, dict) else configured
+    optimizer = optimizer_of(configured)
+    optimised = [p for group in optimizer.param_groups for p in group["params"]]  # what Lightning clips
     scheduler = configured["lr_scheduler"]["scheduler"] if isinstance(configured, dict) else None
     per_step = isinstance(configured, dict) and configured["lr_scheduler"].get("interval") == "step"
     seconds = 0.0
@@ -108,7 +116,9 @@ def bare_epoch(cfg, epochs: int, steps: int | None = None) -> float:
                 break
             batch = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
             batch = datamodule.on_after_batch_transfer(batch, 0)  # what the Trainer has the datamodule do
-            model.on_train_batch_start(batch, index)  # the detector's own hooks (no-ops unless it defines them)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*barebones=True.*")
+                model.on_train_batch_start(batch, index)  # the detector's own hooks (no-ops unless it defines them)
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 output = model(model._images(batch), batch)
                 loss, _ = model.combine_losses(output, batch)
@@ -117,9 +127,9 @@ def bare_epoch(cfg, epochs: int, steps: int | None = None) -> float:
             scaler.unscale_(optimizer)
             model.on_before_optimizer_step(optimizer)
             if clip_value and clip_by_norm:  # the run's gradient clipping (trainer.gradient_clip_*), as the Trainer does it
-                torch.nn.utils.clip_grad_norm_(model.parameters(), clip_value)
+                torch.nn.utils.clip_grad_norm_(optimised, clip_value)
             elif clip_value:
-                torch.nn.utils.clip_grad_value_(model.parameters(), clip_value)
+                torch.nn.utils.clip_grad_value_(optimised, clip_value)
             scaler.step(optimizer)
             scaler.update()
             trainer.global_step += 1
@@ -137,7 +147,7 @@ def check_comparable(cfg) -> None:
     """The bare loop is forward, ``combine_losses``, backward, step: a detector that optimises in its own
     ``training_step`` (GM-DF's meta step: ``automatic_optimization`` off) would be timed on other work than
     the suite runs, so it is refused (benchmarks/meta_step.py times GM-DF's step)."""
-    model = instantiate(cfg.detector, _convert_="all", pretrained=None)  # random weights: only the class's choice is read
+    model = instantiate(cfg.detector, _convert_="all", pretrained=None)  # no tower weights: only the class's choice is read
     if not model.automatic_optimization:
         raise SystemExit(
             f"suite_overhead: {type(model).__name__} (experiment {cfg.get('experiment_name')!r}) optimises in its own "

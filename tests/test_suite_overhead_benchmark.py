@@ -51,15 +51,28 @@ def test_the_bare_loop_sets_up_detectors_that_read_the_trainer(bench, tmp_path, 
     from detectors.moa_clip import MoAClipDetector
 
     cfg = compose(["experiment=moa_ffpp", "scale=demo", "demo_pretrained=null"], tmp_path, synthetic_root)
-    phases, real_forward = [], MoAClipDetector.forward
+    assert cfg.trainer.gradient_clip_val == 1.0
+    phases, models, clipped, real_forward, real_clip = [], [], [], MoAClipDetector.forward, torch.nn.utils.clip_grad_norm_
 
     def recording_forward(self, *args, **kwargs):
         phases.append(self.phase)
+        models.append(self)
         return real_forward(self, *args, **kwargs)
 
+    def recording_clip(params, max_norm, *args, **kwargs):
+        params = list(params)
+        clipped.append((max_norm, {id(p) for p in params if p.grad is not None}))
+        return real_clip(params, max_norm, *args, **kwargs)
+
     monkeypatch.setattr(MoAClipDetector, "forward", recording_forward)
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", recording_clip)
     assert math.isfinite(bench.bare_epoch(cfg, 2, steps=1))
     assert phases == ["adapters", "router"]
+    # each step clips at the run's value, after the detector's hook dropped the inactive group's gradients
+    model = models[0]
+    assert [value for value, _ in clipped] == [1.0, 1.0]
+    assert clipped[0][1] == {id(p) for p in model.active_parameters("adapters")}
+    assert clipped[1][1] == {id(p) for p in model.active_parameters("router")}
 
 
 def test_a_detector_with_its_own_optimisation_step_is_refused(bench, tmp_path):
