@@ -74,11 +74,6 @@ def _device_and_dtype(cfg) -> tuple[torch.device, torch.dtype | None]:
     return device, dtype
 
 
-def optimizer_of(configured):
-    """The optimiser of what ``configure_optimizers`` returned (an optimiser, or a dict with its scheduler)."""
-    return configured["optimizer"] if isinstance(configured, dict) else configured
-
-
 def bare_epoch(cfg, epochs: int, steps: int | None = None) -> float:
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     datamodule = instantiate(cfg.data, _convert_="all")
@@ -96,50 +91,48 @@ def bare_epoch(cfg, epochs: int, steps: int | None = None) -> float:
     model.to(device)
     configured = model.configure_optimizers()
     # The loop keeps the stand-in: it counts epochs and steps for the detector's own per-step hooks (MoA-CLIP
-    # alternates its adapter and router phases by them); barebones makes self.log return at once (Lightning warns
-    # once that nothing is logged; that warning is silenced below).
-    trainer.barebones, trainer.current_epoch, trainer.global_step = True, 0, 0
+    # alternates its adapter and router phases by them); its barebones flag makes self.log return at once.
     scaler = torch.amp.GradScaler(device.type, enabled=dtype is torch.float16)
     clip_value = cfg.trainer.get("gradient_clip_val")
     clip_by_norm = str(cfg.trainer.get("gradient_clip_algorithm") or "norm") == "norm"
-    optimizer = optimizer_of(configured)
+    optimizer = configured["optimizer"] if isinstance(configured, dict) else configured
     optimised = [p for group in optimizer.param_groups for p in group["params"]]  # what Lightning clips
     scheduler = configured["lr_scheduler"]["scheduler"] if isinstance(configured, dict) else None
     per_step = isinstance(configured, dict) and configured["lr_scheduler"].get("interval") == "step"
     seconds = 0.0
-    for epoch in range(epochs):
-        trainer.current_epoch = epoch
-        loader.sampler.set_epoch(epoch)
-        start = time.perf_counter()
-        for index, batch in enumerate(loader):
-            if steps and index == steps:  # as the Trainer's limit_train_batches
-                break
-            batch = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-            batch = datamodule.on_after_batch_transfer(batch, 0)  # what the Trainer has the datamodule do
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*barebones=True.*")
+    with warnings.catch_warnings():  # set once, outside the timed steps
+        warnings.filterwarnings("ignore", message=".*barebones=True.*")  # Lightning's note that self.log logs nothing
+        for epoch in range(epochs):
+            trainer.current_epoch = epoch
+            loader.sampler.set_epoch(epoch)
+            start = time.perf_counter()
+            for index, batch in enumerate(loader):
+                if steps and index == steps:  # as the Trainer's limit_train_batches
+                    break
+                batch = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+                batch = datamodule.on_after_batch_transfer(batch, 0)  # what the Trainer has the datamodule do
                 model.on_train_batch_start(batch, index)  # the detector's own hooks (no-ops unless it defines them)
-            with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
-                output = model(model._images(batch), batch)
-                loss, _ = model.combine_losses(output, batch)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            model.on_before_optimizer_step(optimizer)
-            if clip_value and clip_by_norm:  # the run's gradient clipping (trainer.gradient_clip_*), as the Trainer does it
-                torch.nn.utils.clip_grad_norm_(optimised, clip_value)
-            elif clip_value:
-                torch.nn.utils.clip_grad_value_(optimised, clip_value)
-            scaler.step(optimizer)
-            scaler.update()
-            trainer.global_step += 1
-            if scheduler is not None and per_step:
+                with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+                    output = model(model._images(batch), batch)
+                    loss, _ = model.combine_losses(output, batch)
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+                model.on_before_optimizer_step(optimizer)
+                if clip_value and clip_by_norm:  # the run's gradient clipping (trainer.gradient_clip_*), as the Trainer does it
+                    torch.nn.utils.clip_grad_norm_(optimised, clip_value)
+                elif clip_value:
+                    torch.nn.utils.clip_grad_value_(optimised, clip_value)
+                scaler.step(optimizer)
+                scaler.update()
+                trainer.global_step += 1
+                if scheduler is not None and per_step:
+                    scheduler.step()
+            if scheduler is not None and not per_step:
                 scheduler.step()
-        if scheduler is not None and not per_step:
-            scheduler.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        seconds = time.perf_counter() - start
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            seconds = time.perf_counter() - start
     return seconds
 
 

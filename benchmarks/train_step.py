@@ -26,9 +26,11 @@ def stand_in_trainer(datamodule, stepping_batches: int | None = None) -> SimpleN
     """What a detector reads from its trainer outside a Trainer: ``setup`` sizes parts from the training
     domains (MoA-CLIP's adapters, GM-DF's domain experts and tokenizer) through ``trainer.datamodule``;
     ``configure_optimizers`` reads the run's length (``estimated_stepping_batches``) for step schedules.
-    Set it as ``model._trainer`` (the benchmarks that time a step without Lightning's loop)."""
+    A loop that keeps it attached counts ``current_epoch`` / ``global_step`` for per-step hooks; ``barebones``
+    makes ``self.log`` return at once. Set it as ``model._trainer`` (the benchmarks that time a step without
+    Lightning's loop)."""
     return SimpleNamespace(datamodule=datamodule, world_size=1, global_rank=0, local_rank=0, fast_dev_run=False,
-                           estimated_stepping_batches=stepping_batches)
+                           estimated_stepping_batches=stepping_batches, barebones=True, current_epoch=0, global_step=0)
 
 
 def loader_throughput(datamodule, batches: int) -> float:
