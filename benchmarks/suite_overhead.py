@@ -11,7 +11,10 @@ epoch (the first warms up allocators and starts the loader):
 - bare: ``for batch in datamodule.train_dataloader(): normalise (the datamodule's batch hook), forward,
   combine_losses, backward, step`` with the optimiser and scheduler of the detector's
   ``configure_optimizers``, the run's gradient clipping, and the detector's own per-step hooks
-  (``on_train_batch_start``, ``on_before_optimizer_step``: MoA-CLIP's alternating phases). A detector
+  (``on_train_batch_start``, ``on_before_optimizer_step``: MoA-CLIP's alternating phases). It draws from the
+  random generators where the suite does (the validation iterator between epochs, no batch past ``--steps``),
+  so both sides train alike, draw for draw: DFMoE's routing, and with it the work of a step, follows the
+  draws (tests/test_suite_overhead_benchmark.py). A detector
   that optimises in its own ``training_step`` (GM-DF's meta step) is refused: benchmarks/meta_step.py.
 
     python benchmarks/suite_overhead.py --experiment baseline_multidomain --rounds 3
@@ -22,6 +25,7 @@ epoch (the first warms up allocators and starts the loader):
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import statistics
 import tempfile
@@ -106,9 +110,8 @@ def bare_epoch(cfg, epochs: int, steps: int | None = None) -> float:
             trainer.current_epoch = epoch
             loader.sampler.set_epoch(epoch)
             start = time.perf_counter()
-            for index, batch in enumerate(loader):
-                if steps and index == steps:  # as the Trainer's limit_train_batches
-                    break
+            # steps: as the Trainer's limit_train_batches, which fetches no batch past the limit (a fetch draws augmentation)
+            for index, batch in enumerate(itertools.islice(loader, steps)):
                 batch = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
                 batch = datamodule.on_after_batch_transfer(batch, 0)  # what the Trainer has the datamodule do
                 model.on_train_batch_start(batch, index)  # the detector's own hooks (no-ops unless it defines them)
@@ -133,6 +136,10 @@ def bare_epoch(cfg, epochs: int, steps: int | None = None) -> float:
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             seconds = time.perf_counter() - start
+            if epoch + 1 < epochs:
+                # The Trainer validates between epochs, and creating the validation iterator draws from the torch
+                # generator: drawn here too, the next epoch draws alike (DFMoE's routing, and so its cost, follows)
+                iter(datamodule.val_dataloader())
     return seconds
 
 

@@ -76,6 +76,14 @@ class BaseDetector(LossAssembly, EvaluationCollector, OptimizerSetup, L.Lightnin
         if self.channels_last:
             self.to(memory_format=torch.channels_last)
 
+    def on_train_start(self) -> None:
+        # Lightning (2.2 on) does not call train() when fitting starts; it keeps each module's mode as found and
+        # puts every module back module by module after validation. A detector's own train() (frozen parts kept in
+        # eval: DFMoE's frozen gate BatchNorms, the linear probe's encoder) would then never run under the Trainer,
+        # and frozen BatchNorms would train their statistics. Called here once, the modes it sets are the ones
+        # Lightning restores after each validation.
+        self.train()
+
     def _images(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         images = batch["image"]
         return images.contiguous(memory_format=torch.channels_last) if self.channels_last else images

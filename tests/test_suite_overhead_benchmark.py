@@ -80,3 +80,26 @@ def test_a_detector_with_its_own_optimisation_step_is_refused(bench, tmp_path):
     with pytest.raises(SystemExit, match="GMDFDetector.*meta_step.py"):
         bench.check_comparable(cfg)
     bench.check_comparable(compose(["experiment=moa_ffpp", "scale=demo"], tmp_path))  # MoA-CLIP is compared
+
+
+def test_both_sides_draw_the_same_randomness_and_route_alike(bench, tmp_path, synthetic_root, monkeypatch):
+    """DFMoE's cost depends on its routing, and its routing on the random draws (drop-path, the feature
+    augmentation). The Trainer validates between epochs, and creating the validation loader's iterator draws from
+    the torch generator; the bare loop draws it too, so the second epoch routes alike on both sides (without it the
+    expert calls differed: the suite had measured 1.12-1.18x on other work). The frozen gate BatchNorms are in eval
+    on both sides (BaseDetector.on_train_start)."""
+    from detectors.dfmoe_parts import ProjectedExpert
+
+    cfg = compose(["experiment=dfmoe_ffpp", "scale=demo", "+trainer.limit_val_batches=1"], tmp_path, synthetic_root)
+    rows, real_forward = [], ProjectedExpert.forward
+
+    def recording_forward(self, images, *args, **kwargs):
+        if torch.is_grad_enabled():
+            rows.append((id(self) % 997, images.shape[0], round(float(images.double().sum()), 4)))
+        return real_forward(self, images, *args, **kwargs)
+
+    monkeypatch.setattr(ProjectedExpert, "forward", recording_forward)
+    bench.suite_epoch(cfg, 2, steps=3)
+    suite_rows, rows[:] = list(rows), []
+    bench.bare_epoch(cfg, 2, steps=3)
+    assert len(suite_rows) >= 6 and [r[1:] for r in rows] == [r[1:] for r in suite_rows]
