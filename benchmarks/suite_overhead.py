@@ -13,8 +13,8 @@ epoch (the first warms up allocators and starts the loader):
   ``configure_optimizers``, the run's gradient clipping, and the detector's own per-step hooks
   (``on_train_batch_start``, ``on_before_optimizer_step``: MoA-CLIP's alternating phases). It draws from the
   random generators where the suite does (the validation iterator between epochs, no batch past ``--steps``),
-  so both sides train alike, draw for draw: DFMoE's routing, and with it the work of a step, follows the
-  draws (tests/test_suite_overhead_benchmark.py). A detector
+  so both sides route DFMoE alike, and its routing decides the work of a step
+  (tests/test_suite_overhead_benchmark.py). A detector
   that optimises in its own ``training_step`` (GM-DF's meta step) is refused: benchmarks/meta_step.py.
 
     python benchmarks/suite_overhead.py --experiment baseline_multidomain --rounds 3
@@ -103,6 +103,7 @@ def bare_epoch(cfg, epochs: int, steps: int | None = None) -> float:
     optimised = [p for group in optimizer.param_groups for p in group["params"]]  # what Lightning clips
     scheduler = configured["lr_scheduler"]["scheduler"] if isinstance(configured, dict) else None
     per_step = isinstance(configured, dict) and configured["lr_scheduler"].get("interval") == "step"
+    val_loader, validates = validation_draws(cfg, datamodule)
     seconds = 0.0
     with warnings.catch_warnings():  # set once, outside the timed steps
         warnings.filterwarnings("ignore", message=".*barebones=True.*")  # Lightning's note that self.log logs nothing
@@ -136,11 +137,20 @@ def bare_epoch(cfg, epochs: int, steps: int | None = None) -> float:
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             seconds = time.perf_counter() - start
-            if epoch + 1 < epochs:
-                # The Trainer validates between epochs, and creating the validation iterator draws from the torch
-                # generator: drawn here too, the next epoch draws alike (DFMoE's routing, and so its cost, follows)
-                iter(datamodule.val_dataloader())
+            if epoch + 1 < epochs and validates(epoch):
+                iter(val_loader)  # as the Trainer's validation: see validation_draws
     return seconds
+
+
+def validation_draws(cfg, datamodule):
+    """The validation loader and which epochs the run validates after. Creating a loader's iterator draws its base
+    seed from the torch generator, so the Trainer's validation between two epochs shifts every later draw (dropout,
+    drop-path, augmentation, and with them DFMoE's routing and so its cost). The bare loop creates the iterator
+    where the Trainer does: after each epoch it validates, from one loader (with persistent workers, torch draws
+    only when the first iterator is created, as under the Trainer)."""
+    every = int(cfg.trainer.get("check_val_every_n_epoch") or 1)
+    limit = cfg.trainer.get("limit_val_batches")
+    return datamodule.val_dataloader(), lambda epoch: limit != 0 and (epoch + 1) % every == 0
 
 
 def check_comparable(cfg) -> None:

@@ -77,11 +77,8 @@ class BaseDetector(LossAssembly, EvaluationCollector, OptimizerSetup, L.Lightnin
             self.to(memory_format=torch.channels_last)
 
     def on_train_start(self) -> None:
-        # Lightning (2.2 on) does not call train() when fitting starts; it keeps each module's mode as found and
-        # puts every module back module by module after validation. A detector's own train() (frozen parts kept in
-        # eval: DFMoE's frozen gate BatchNorms, the linear probe's encoder) would then never run under the Trainer,
-        # and frozen BatchNorms would train their statistics. Called here once, the modes it sets are the ones
-        # Lightning restores after each validation.
+        # Lightning does not call train() when fitting starts (it restores each module's mode after validation),
+        # so a detector's own train() (frozen parts kept in eval) runs here, once; docs/ARCHITECTURE.md.
         self.train()
 
     def _images(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:

@@ -276,7 +276,7 @@ def test_dfmoe_learns_on_the_embedded_data(tmp_path, synthetic_root):
 
 
 # The demo recipe of experiment=dfmoe_ffpp as a user types it (lr 3e-3, warm-up + cosine, 30 epochs, flip_crop,
-# output_stride 8), the frozen gate BatchNorms in eval: measured seed 0 on the idle 2-core machine, FF++ test
+# output_stride 8), the frozen gate BatchNorms in eval: measured seed 0 on the 2-core AVX-512 machine, FF++ test
 # frame AUC 0.946 (FF-DF 0.996, F2F 0.970, FS 0.886, NT 0.933), validation 0.986; seeds 0-2: 0.900 +- 0.050, the
 # lowest 0.847 (docs/CNN_METHODS.md, "Demo scale"); inside this test (pytest's worker threads) 0.914 / 0.983 (0.949 / 0.985 before the fix).
 # Before the stand-ins kept the 8 x 8 map and the shifts: 0.738 / 0.845 (20 epochs, lr 2e-3, flip).

@@ -1,9 +1,6 @@
-"""Under the Trainer a detector's frozen parts stay in eval mode, as its own ``train()`` says.
-
-Lightning (2.2 on) does not call ``train()`` when fitting starts and puts modules back one by one after
-validation, so a ``train()`` override alone never ran in a real run: DFMoE's frozen gate BatchNorms trained
-their running statistics, and the linear probe's encoder ran in training mode. ``BaseDetector.on_train_start``
-calls it once; these tests fit through a Trainer with a validation between two epochs."""
+"""Under the Trainer a detector's frozen parts stay in eval mode, as its own ``train()`` says
+(``BaseDetector.on_train_start``; docs/ARCHITECTURE.md, "BaseDetector"). Each test fits through a Trainer with a
+validation between two epochs."""
 
 from __future__ import annotations
 
@@ -51,7 +48,7 @@ def test_dfmoe_frozen_gate_batchnorms_keep_their_statistics_under_the_trainer(tm
     assert len(callback.seen) == 4 and callback.seen == [[]] * 4  # both epochs: before and after a validation
     modules = dict(model.gate.backbone.named_modules())
     initial = dict(model_before.gate.backbone.named_modules())
-    for name in frozen_names:  # same seed, same init: the frozen statistics are where they started
+    for name in frozen_names:  # running statistics start at 0 / 1 in every model: the frozen ones are still there
         assert int(modules[name].num_batches_tracked) == 0, name
         torch.testing.assert_close(modules[name].running_mean, initial[name].running_mean)
         torch.testing.assert_close(modules[name].running_var, initial[name].running_var)
