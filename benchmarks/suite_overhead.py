@@ -1,9 +1,13 @@
 """Suite overhead: a training epoch through run.py's Trainer, LightningModule, callbacks, loggers and
 loader, against a bare PyTorch loop on the same model, data, batches and optimiser. Target <= 1.05x.
 
-Both run in this process, alternating, so the other users of a shared machine weigh on both alike.
-Each round trains a fresh model (same seed) for ``--epochs`` epochs each way and compares the last
-epoch (the first warms up allocators and starts the loader):
+Both run in this process, epoch by epoch in turns: each of the suite's training epochs starts with one
+epoch of the bare loop, outside the suite's clock, each side in its own random stream (the two draw exactly
+what they draw alone). A shared machine's speed drifts by a third within minutes (the same bare epochs took
+12 s and 17 s in one benchmark run); in turns, both sides meet the same drift. ``--sequential`` runs the
+whole suite fit, then the whole bare loop (the benchmark before 2026-12-06), alternating their order by
+round. Each round trains a fresh model (same seed) for ``--epochs`` epochs each way and compares the last
+``--measure`` epochs, summed (the first epoch always warms up allocators and starts the loader):
 
 - suite: ``lightning.Trainer`` built from the run's config exactly as ``engine.pipeline.run`` builds
   it (the configured callbacks incl. checkpointing and the progress bar, the CSV logger), timed by
@@ -18,6 +22,8 @@ epoch (the first warms up allocators and starts the loader):
   that optimises in its own ``training_step`` (GM-DF's meta step) is refused: benchmarks/meta_step.py.
 
     python benchmarks/suite_overhead.py --experiment baseline_multidomain --rounds 3
+    # five measured epochs a round instead of one (a 2 s epoch is too short to resolve 5 % on a shared machine)
+    python benchmarks/suite_overhead.py --experiment baseline_multidomain --rounds 5 --epochs 6 --measure 5
     # on a GPU, paper scale on the embedded data: both sides on CUDA in bf16 autocast, at most 40 steps an epoch
     python benchmarks/suite_overhead.py --scale paper --steps 40 data.source=synthetic detector.pretrained=null
 """
@@ -27,13 +33,16 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import random
 import statistics
 import tempfile
 import time
 import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from hydra.utils import instantiate
 from train_step import stand_in_trainer  # benchmarks/ is on sys.path when this runs as a script
@@ -44,18 +53,73 @@ from engine.pipeline import build_callbacks, build_loggers
 from engine.synthetic_pretraining import resolve_synthetic_weights
 
 
-def suite_epoch(cfg, epochs: int, steps: int | None = None) -> float:
+def suite_epoch(cfg, epochs: int, steps: int | None = None, measure: int = 1) -> float:
+    """Seconds of training in the last ``measure`` epochs of a run of ``epochs`` through the Trainer."""
+    clock = _suite_fit(cfg, epochs, steps)
+    return sum(epoch["train_s"] for epoch in clock.epochs[-measure:])
+
+
+def interleaved_epochs(cfg, epochs: int, steps: int | None = None, measure: int = 1) -> tuple[float, float]:
+    """Seconds of training in the last ``measure`` epochs of the suite and of the bare loop, run in turns: a bare
+    epoch at the start of each suite epoch, outside the suite's clock."""
+    bare = _BareEpochBefore(cfg, epochs, steps)
+    clock = _suite_fit(cfg, epochs, steps, before=[bare])
+    bare.close()
+    if len(bare.seconds) != len(clock.epochs):
+        raise RuntimeError(f"suite_overhead: {len(clock.epochs)} suite epochs against {len(bare.seconds)} bare ones")
+    return sum(epoch["train_s"] for epoch in clock.epochs[-measure:]), sum(bare.seconds[-measure:])
+
+
+def _suite_fit(cfg, epochs: int, steps: int | None, before: Sequence[L.Callback] = ()) -> PhaseClock:
+    """The run's Trainer fitted for ``epochs``; ``before`` are callbacks that run ahead of the suite's own."""
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     datamodule = instantiate(cfg.data, _convert_="all")
     model = instantiate(cfg.detector, _convert_="all")
     clock = PhaseClock()
+    callbacks = [*before, *build_callbacks(cfg), _SynchroniseCuda(), PhaseTimings(clock)]
     trainer = instantiate(
-        cfg.trainer, callbacks=[*build_callbacks(cfg), _SynchroniseCuda(), PhaseTimings(clock)], logger=build_loggers(cfg, Path(cfg.paths.output_dir)),
+        cfg.trainer, callbacks=callbacks, logger=build_loggers(cfg, Path(cfg.paths.output_dir)),
         max_epochs=epochs, **({"limit_train_batches": steps} if steps else {}),
     )
     trainer.fit(model, datamodule=datamodule)
     suite_epoch.steps = int(trainer.num_training_batches)  # steps of an epoch, read by benchmarks/meta_step.py
-    return clock.epochs[-1]["train_s"]
+    return clock
+
+
+class _BareEpochBefore(L.Callback):
+    """Runs the bare loop's next epoch when a suite epoch starts, before the suite's clock does (it is listed
+    ahead of PhaseTimings). Each side keeps its own random stream (Python, NumPy, torch, CUDA): the bare loop's
+    state is swapped in for its epoch and the suite's back afterwards, so each draws what it draws alone."""
+
+    def __init__(self, cfg, epochs: int, steps: int | None):
+        self._epochs = bare_epochs(cfg, epochs, steps)  # starts (and seeds itself) at the first epoch
+        self._state = None
+        self.seconds: list[float] = []
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        suite_state = _random_state()
+        if self._state is not None:
+            _set_random_state(self._state)
+        self.seconds.append(next(self._epochs))
+        self._state = _random_state()
+        _set_random_state(suite_state)
+
+    def close(self) -> None:
+        self._epochs.close()
+
+
+def _random_state() -> tuple:
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    return random.getstate(), np.random.get_state(), torch.get_rng_state(), cuda
+
+
+def _set_random_state(state: tuple) -> None:
+    python, numpy, cpu, cuda = state
+    random.setstate(python)
+    np.random.set_state(numpy)
+    torch.set_rng_state(cpu)
+    if cuda is not None:
+        torch.cuda.set_rng_state_all(cuda)
 
 
 class _SynchroniseCuda(L.Callback):
@@ -78,7 +142,13 @@ def _device_and_dtype(cfg) -> tuple[torch.device, torch.dtype | None]:
     return device, dtype
 
 
-def bare_epoch(cfg, epochs: int, steps: int | None = None) -> float:
+def bare_epoch(cfg, epochs: int, steps: int | None = None, measure: int = 1) -> float:
+    """Seconds of training in the last ``measure`` epochs of a run of ``epochs`` through the bare loop."""
+    return sum(list(bare_epochs(cfg, epochs, steps))[-measure:])
+
+
+def bare_epochs(cfg, epochs: int, steps: int | None = None) -> Iterator[float]:
+    """The bare loop, yielding each epoch's seconds of training (the run's validation draw follows a yield)."""
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     datamodule = instantiate(cfg.data, _convert_="all")
     datamodule.setup("fit")
@@ -104,12 +174,13 @@ def bare_epoch(cfg, epochs: int, steps: int | None = None) -> float:
     scheduler = configured["lr_scheduler"]["scheduler"] if isinstance(configured, dict) else None
     per_step = isinstance(configured, dict) and configured["lr_scheduler"].get("interval") == "step"
     val_loader, validates = validation_draws(cfg, datamodule)
-    seconds = 0.0
-    with warnings.catch_warnings():  # set once, outside the timed steps
-        warnings.filterwarnings("ignore", message=".*barebones=True.*")  # Lightning's note that self.log logs nothing
-        for epoch in range(epochs):
+    for epoch in range(epochs):
+        with warnings.catch_warnings():  # set per epoch, outside the timed steps (the suite may run between two)
+            warnings.filterwarnings("ignore", message=".*barebones=True.*")  # Lightning's note that self.log logs nothing
             trainer.current_epoch = epoch
             loader.sampler.set_epoch(epoch)
+            if device.type == "cuda":  # in turns, the suite's queued work is not this epoch's
+                torch.cuda.synchronize(device)
             start = time.perf_counter()
             # steps: as the Trainer's limit_train_batches, which fetches no batch past the limit (a fetch draws augmentation)
             for index, batch in enumerate(itertools.islice(loader, steps)):
@@ -137,9 +208,9 @@ def bare_epoch(cfg, epochs: int, steps: int | None = None) -> float:
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             seconds = time.perf_counter() - start
-            if epoch + 1 < epochs and validates(epoch):
-                iter(val_loader)  # as the Trainer's validation: see validation_draws
-    return seconds
+        yield seconds
+        if epoch + 1 < epochs and validates(epoch):
+            iter(val_loader)  # as the Trainer's validation: see validation_draws
 
 
 def validation_draws(cfg, datamodule):
@@ -173,8 +244,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--scale", choices=["demo", "paper"], default="demo")
     parser.add_argument("--steps", type=int, default=None, help="training steps per epoch, both sides (default: all)")
+    parser.add_argument("--measure", type=int, default=1, help="epochs timed per round, the last ones, summed (< --epochs)")
+    parser.add_argument("--sequential", action="store_true", help="the whole suite fit, then the whole bare loop (not in turns)")
     parser.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. data.num_workers=2")
     args = parser.parse_args()
+    if not 1 <= args.measure < args.epochs:
+        parser.error(f"--measure {args.measure}: expected 1 to --epochs - 1 = {args.epochs - 1} (the first epoch warms up)")
     ratios, suites, bares = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for round_ in range(args.rounds):
@@ -183,9 +258,12 @@ def main() -> None:
             if round_ == 0:
                 check_comparable(cfg)  # before the synthetic pretraining a first run may need
             cfg = resolve_synthetic_weights(cfg)  # pretrained=synthetic -> the cached tiny CLIP, as run.py does
-            first_suite = round_ % 2 == 0  # alternate the order: neither side always runs second
-            runs = [("suite", suite_epoch), ("bare", bare_epoch)] if first_suite else [("bare", bare_epoch), ("suite", suite_epoch)]
-            times = {name: fn(cfg, args.epochs, args.steps) for name, fn in runs}
+            if args.sequential:
+                first_suite = round_ % 2 == 0  # alternate the order: neither side always runs second
+                runs = [("suite", suite_epoch), ("bare", bare_epoch)] if first_suite else [("bare", bare_epoch), ("suite", suite_epoch)]
+                times = {name: fn(cfg, args.epochs, args.steps, args.measure) for name, fn in runs}
+            else:
+                times = dict(zip(("suite", "bare"), interleaved_epochs(cfg, args.epochs, args.steps, args.measure)))
             suites.append(times["suite"])
             bares.append(times["bare"])
             ratios.append(times["suite"] / times["bare"])
@@ -194,8 +272,9 @@ def main() -> None:
                 f"(threads {torch.get_num_threads()}, load {' '.join(f'{v:.2f}' for v in os.getloadavg())})", flush=True,
             )
     print(
-        f"{args.experiment}: suite/bare epoch time, median {statistics.median(ratios):.3f} "
-        f"(min {min(ratios):.3f}, max {max(ratios):.3f}, {len(ratios)} rounds); target <= 1.05"
+        f"{args.experiment}: suite/bare time of the last {args.measure} epoch(s), median {statistics.median(ratios):.3f} "
+        f"(min {min(ratios):.3f}, max {max(ratios):.3f}, {len(ratios)} rounds); all rounds pooled "
+        f"{sum(suites) / sum(bares):.3f} ({sum(suites):.1f} s / {sum(bares):.1f} s); target <= 1.05"
     )
 
 

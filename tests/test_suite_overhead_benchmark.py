@@ -95,14 +95,67 @@ def test_both_sides_draw_the_same_randomness_and_route_alike(bench, tmp_path, sy
     def recording_run(images, routing, experts):
         if torch.is_grad_enabled():  # training steps: each image's chosen experts, and the images themselves
             routed.append((routing.indices.tolist(), round(float(images.double().sum()), 4)))
+            sides.append(id(experts))  # which model (side) ran the step
         return real_run(images, routing, experts)
 
+    sides: list[int] = []
     monkeypatch.setattr(detectors.dfmoe, "run_selected_experts", recording_run)
     bench.suite_epoch(cfg, 3, steps=3)
     suite_routed, routed[:] = list(routed), []
     bench.bare_epoch(cfg, 3, steps=3)
     assert len(suite_routed) == 9 and routed == suite_routed
+    # in turns (the default): a bare epoch before each suite epoch, each side in its own random stream, and
+    # each still draws and routes as it does alone
+    routed.clear()
+    sides.clear()
+    assert all(math.isfinite(seconds) for seconds in bench.interleaved_epochs(cfg, 3, steps=3))
+    bare_side, suite_side = sides[0], sides[3]
+    assert sides == [bare_side] * 3 + [suite_side] * 3 + [bare_side] * 3 + [suite_side] * 3 + [bare_side] * 3 + [suite_side] * 3
+    assert [r for r, side in zip(routed, sides) if side == suite_side] == suite_routed
+    assert [r for r, side in zip(routed, sides) if side == bare_side] == suite_routed
     monkeypatch.setattr(bench, "validation_draws", lambda cfg, datamodule: (datamodule.val_dataloader(), lambda epoch: False))
     routed.clear()
     bench.bare_epoch(cfg, 3, steps=3)  # without the validation draws: the same first epoch, then other choices
     assert routed[:3] == suite_routed[:3] and routed[3:] != suite_routed[3:]
+
+
+def test_measure_sums_the_last_epochs_on_both_sides(bench, tmp_path, synthetic_root, monkeypatch):
+    """``--measure K`` times the last K epochs of each side (a 2 s epoch is too short to resolve 5 % on a shared
+    machine)."""
+    cfg = compose(["experiment=baseline_multidomain", "scale=demo", "logger=csv",
+                   "+trainer.limit_val_batches=1", "trainer.num_sanity_val_steps=0"], tmp_path, synthetic_root)
+    clocks, real_clock = [], bench.PhaseClock
+
+    def recording_clock():
+        clocks.append(real_clock())
+        return clocks[-1]
+
+    monkeypatch.setattr(bench, "PhaseClock", recording_clock)
+    seconds = bench.suite_epoch(cfg, 3, steps=1, measure=2)
+    assert len(clocks[0].epochs) == 3
+    assert seconds == pytest.approx(sum(epoch["train_s"] for epoch in clocks[0].epochs[1:]))
+
+    # the bare loop reads the clock at each epoch's start and end; a clock reading n**2 at its n-th call gives
+    # epochs of 1 - 0, 9 - 4 and 25 - 16 seconds, and the last two sum to 14
+    calls = iter(range(1000))
+    monkeypatch.setattr(bench, "time", type("Clock", (), {"perf_counter": staticmethod(lambda: float(next(calls)) ** 2)}))
+    assert bench.bare_epoch(cfg, 3, steps=1, measure=2) == 14.0
+
+
+def test_measure_leaves_a_warm_up_epoch(bench, monkeypatch, capsys):
+    monkeypatch.setattr(sys, "argv", ["suite_overhead.py", "--epochs", "2", "--measure", "2"])
+    with pytest.raises(SystemExit):
+        bench.main()
+    assert "--measure 2: expected 1 to --epochs - 1 = 1" in capsys.readouterr().err
+
+
+def test_the_command_runs_both_sides_in_turns_and_prints_the_ratio(bench, monkeypatch, capsys, synthetic_root):
+    turns = []
+    real = bench.interleaved_epochs
+    monkeypatch.setattr(bench, "interleaved_epochs", lambda *args: turns.append(args[1:]) or real(*args))
+    monkeypatch.setattr(sys, "argv", ["suite_overhead.py", "--rounds", "1", "--epochs", "2", "--steps", "1", "logger=csv",
+                                      "+trainer.limit_val_batches=1", "trainer.num_sanity_val_steps=0", f"data.synthetic.root={synthetic_root}"])
+    bench.main()
+    assert turns == [(2, 1, 1)]  # epochs, steps, measured epochs
+    out = capsys.readouterr().out
+    assert "round 0: suite" in out and "baseline_multidomain: suite/bare time of the last 1 epoch(s), median" in out
