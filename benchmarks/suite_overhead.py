@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import random
 import statistics
 import tempfile
 import time
@@ -42,12 +41,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import lightning as L
-import numpy as np
 import torch
 from hydra.utils import instantiate
 from train_step import stand_in_trainer  # benchmarks/ is on sys.path when this runs as a script
 
 from callbacks.timings import PhaseClock, PhaseTimings
+from datamodules.resumable import capture_rng, restore_rng
 from engine.compose import compose_run_config
 from engine.pipeline import build_callbacks, build_loggers
 from engine.synthetic_pretraining import resolve_synthetic_weights
@@ -97,29 +96,15 @@ class _BareEpochBefore(L.Callback):
         self.seconds: list[float] = []
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        suite_state = _random_state()
+        suite_state = capture_rng()
         if self._state is not None:
-            _set_random_state(self._state)
+            restore_rng(self._state)
         self.seconds.append(next(self._epochs))
-        self._state = _random_state()
-        _set_random_state(suite_state)
+        self._state = capture_rng()
+        restore_rng(suite_state)
 
     def close(self) -> None:
         self._epochs.close()
-
-
-def _random_state() -> tuple:
-    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-    return random.getstate(), np.random.get_state(), torch.get_rng_state(), cuda
-
-
-def _set_random_state(state: tuple) -> None:
-    python, numpy, cpu, cuda = state
-    random.setstate(python)
-    np.random.set_state(numpy)
-    torch.set_rng_state(cpu)
-    if cuda is not None:
-        torch.cuda.set_rng_state_all(cuda)
 
 
 class _SynchroniseCuda(L.Callback):
