@@ -80,6 +80,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python benchmarks/loader_throughput.py": (EXTERNAL, "benchmarks: tests/test_loader_benchmark.py"),
     "python benchmarks/expert_layer.py": (EXTERNAL, "benchmarks: issue-17"),
     "python benchmarks/clip_methods_demo.py": (EXTERNAL, "benchmarks: issue-17"),
+    "python benchmarks/frozen_probe.py": (EXTERNAL, "benchmarks: tests/test_frozen_probe_benchmark.py"),
     # docs/ARCHITECTURE.md (Layers: module command lines named)
     "python -m engine.robustness": (EXAMPLE, "the module's name; its commands: docs/SWEEPS.md entries, EXAMPLES"),
     "python -m engine.tokenizer": (EXAMPLE, "the module's name; its command: the docs/GMDF.md PAPER entry"),
@@ -189,6 +190,8 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python benchmarks/clip_methods_demo.py --comparisons <experiment> --epochs <E> --seeds 0": (EXTERNAL, "benchmarks"),
     "python benchmarks/clip_methods_demo.py --comparisons gmdf_multidomain --runs clip_finetune --seeds 0 1 2": (EXTERNAL, "benchmarks"),
     "python benchmarks/clip_methods_demo.py --comparisons suede_jfsfdb --seeds 0 1 2": (EXTERNAL, "benchmarks"),
+    "python benchmarks/frozen_probe.py --experiment moa_ffpp --test-set ffpp --passes 3": (
+        EXTERNAL, "benchmarks: tests/test_frozen_probe_benchmark.py"),
     "python run.py -m +sweep=suede_routed_width": (PAPER, ""),
     "python run.py -m experiment=suede_uniattack_p1 detector.num_experts=2,3,4,5,6,7,8": (PAPER, ""),
     "python run.py -m +sweep=gmdf_multidomain": (PAPER, ""),
