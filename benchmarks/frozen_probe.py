@@ -8,11 +8,13 @@ the training frames, the validation split and one test set:
 
 - ``cls_proj``: the projected class token, the feature a head on the tower reads (MoA-CLIP's, the probe's);
 - ``cls<i>`` / ``mean<i>``: the class token / the mean patch token after block i;
-- ``tokens<i>``: block i's whole patch-token map, flattened.
+- ``tokens<i>``: block i's whole patch-token map, flattened (``--no-token-maps`` leaves them out: at 224 px a
+  ViT-B/16 map is 150,528 features a frame).
 
 Each feature set gets one logistic regression (scikit-learn, standardised inputs), its C chosen on the
 validation AUC, and is scored on the test set: AUC over all frames and per fake type (the set's real frames
-against that type's). A script, not a test (a minute at demo scale):
+against that type's). A script, not a test: about a minute at demo scale once the experiment's tower is
+pretrained and cached (the first run pretrains it, as run.py does: minutes).
 
     python benchmarks/frozen_probe.py   # moa_ffpp, its first test set (FF++), 3 passes
     python benchmarks/frozen_probe.py --experiment moa_ffpp --test-set ffpp --passes 3 seed=1
@@ -37,13 +39,13 @@ from sklearn.preprocessing import StandardScaler
 from engine.compose import compose_run_config
 from engine.synthetic_pretraining import resolve_synthetic_weights
 
-C_GRID = (0.001, 0.01, 0.1, 1.0)
-C_GRID_TOKENS = (0.0001, 0.001, 0.01)  # thousands of features against about a thousand rows
+C_GRID = (0.0001, 0.001, 0.01, 0.1, 1.0, 10.0)
+C_GRID_TOKENS = (1e-6, 1e-5, 0.0001, 0.001, 0.01)  # thousands of features against about a thousand rows
 
 
 def probe_overrides(experiment: str, extra: Sequence[str] = ()) -> list[str]:
     """The experiment's starting tower as a linear probe; ``extra`` overrides replace same-key ones."""
-    keys = {item.split("=", 1)[0].lstrip("+~") for item in extra}
+    keys = {item.split("=", 1)[0].lstrip("+~") for item in extra}  # a base key given again replaces the base one
     base = [item.replace("detector=clip_finetune", "detector=clip_linear_probe") for item in baseline_overrides(experiment)]
     return [item for item in base if item.split("=", 1)[0] not in keys] + ["scale=demo", "logger=csv", *extra]
 
@@ -51,8 +53,10 @@ def probe_overrides(experiment: str, extra: Sequence[str] = ()) -> list[str]:
 class TowerFeatures:
     """Features of a frozen CLIP vision tower (``visual``), block by block, through forward hooks."""
 
-    def __init__(self, visual: torch.nn.Module):
+    def __init__(self, visual: torch.nn.Module, token_maps: bool = True):
         self.visual = visual.eval()
+        self.token_maps = token_maps
+        self.batch_first = bool(getattr(visual.transformer, "batch_first", True))  # open_clip's layout flag
         self.blocks = list(visual.transformer.resblocks)
         self._outputs: dict[int, torch.Tensor] = {}
         for index, block in enumerate(self.blocks):
@@ -62,20 +66,22 @@ class TowerFeatures:
     def __call__(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         features = {"cls_proj": self.visual(images).float()}
         for index in range(len(self.blocks)):
-            tokens = self._outputs[index]
-            if tokens.shape[0] != images.shape[0]:  # a sequence-first transformer
-                tokens = tokens.transpose(0, 1)
+            tokens = self._outputs[index] if self.batch_first else self._outputs[index].transpose(0, 1)
             features[f"cls{index}"] = tokens[:, 0].float()
             features[f"mean{index}"] = tokens[:, 1:].mean(1).float()
-            features[f"tokens{index}"] = tokens[:, 1:].flatten(1).float()
+            if self.token_maps:
+                features[f"tokens{index}"] = tokens[:, 1:].flatten(1).float()
         return features
 
 
 def extract(tower: TowerFeatures, datamodule, loader, passes: int = 1) -> tuple[dict[str, np.ndarray], np.ndarray, list[str]]:
-    """(features by name, labels, type names) of every frame ``loader`` yields, ``passes`` times."""
+    """(features by name, labels, type names) of every frame ``loader`` yields, ``passes`` times; each pass is
+    an epoch of its sampler (the training sampler draws other frames each epoch, as in training)."""
     parts: dict[str, list[torch.Tensor]] = {}
     labels, types = [], []
-    for _ in range(passes):
+    for epoch in range(passes):
+        if hasattr(loader.sampler, "set_epoch"):
+            loader.sampler.set_epoch(epoch)
         for batch in loader:
             batch = datamodule.on_after_batch_transfer(batch, 0)  # the datamodule's normalisation
             for name, value in tower(batch["image"]).items():
@@ -114,6 +120,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, object]]:
     parser.add_argument("--experiment", default="moa_ffpp", choices=list(EXPERIMENTS))
     parser.add_argument("--test-set", default=None, help="a test set of the experiment's protocol (default: its first)")
     parser.add_argument("--passes", type=int, default=3, help="augmented passes over the training frames")
+    parser.add_argument("--no-token-maps", action="store_true", help="leave out the whole token maps (tokens<i>)")
     parser.add_argument("overrides", nargs="*", help="further config overrides (e.g. seed=1)")
     args = parser.parse_args(argv)
     if args.passes < 1:
@@ -129,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, dict[str, object]]:
         datamodule = instantiate(cfg.data, _convert_="all")
         datamodule.setup("fit")
         cfg = resolve_synthetic_weights(cfg)
-        tower = TowerFeatures(instantiate(cfg.detector, _convert_="all").encoder)
+        tower = TowerFeatures(instantiate(cfg.detector, _convert_="all").encoder, token_maps=not args.no_token_maps)
         train = extract(tower, datamodule, datamodule.train_dataloader(), args.passes)
         val = extract(tower, datamodule, datamodule.val_dataloader())
         test = extract(tower, datamodule, datamodule.test_dataloader()[test_names.index(args.test_set)])

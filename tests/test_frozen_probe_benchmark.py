@@ -57,3 +57,42 @@ def test_an_unknown_test_set_is_refused_with_the_known_ones(bench, capsys):
         bench.main(["--experiment", "moa_ffpp", "--test-set", "celebdf", "demo_pretrained=null"])
     err = capsys.readouterr().err
     assert "'celebdf' is not a test set of moa_ffpp's protocol" in err and "celebdf_v2" in err
+
+
+def test_each_pass_is_an_epoch_of_the_sampler_and_sequence_first_towers_are_read_per_image(bench):
+    import torch
+    from torch import nn
+
+    class SequenceFirstTower(nn.Module):  # open_clip's layout flag off: blocks see (tokens, batch, width)
+        def __init__(self):
+            super().__init__()
+            self.transformer = nn.Module()
+            self.transformer.batch_first = False
+            self.transformer.resblocks = nn.ModuleList([nn.Identity()])
+
+        def forward(self, images):  # (B, 5, 3): token t of image b is b * 10 + t
+            tokens = self.transformer.resblocks[0](images.transpose(0, 1))
+            return tokens[0]
+
+    class Sampler:
+        epochs: list[int] = []
+
+        def set_epoch(self, epoch):
+            self.epochs.append(epoch)
+
+    batch = {"image": torch.arange(2)[:, None, None].float() * 10 + torch.arange(5)[None, :, None].float().expand(2, 5, 3),
+             "label": torch.tensor([0, 1]), "type": torch.tensor([0, 1])}
+
+    class Loader:
+        sampler = Sampler()
+
+        def __iter__(self):
+            return iter([dict(batch)])
+
+    datamodule = type("DM", (), {"type_names": ["real", "swap"], "on_after_batch_transfer": lambda self, b, i: b})()
+    features, labels, types = bench.extract(bench.TowerFeatures(SequenceFirstTower()), datamodule, Loader(), passes=2)
+    assert Loader.sampler.epochs == [0, 1]
+    assert labels.tolist() == [0, 1, 0, 1] and types == ["real", "swap", "real", "swap"]
+    assert features["cls0"][:, 0].tolist() == [0.0, 10.0, 0.0, 10.0]  # each image's own class token
+    assert features["mean0"][:, 0].tolist() == [2.5, 12.5, 2.5, 12.5]
+    assert features["tokens0"].shape == (4, 12)
