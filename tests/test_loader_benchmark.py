@@ -5,12 +5,11 @@ No timing is asserted (the machine is shared)."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 
 import pandas as pd
 import pytest
 import torch
-from conftest import REPO
+from conftest import REPO, load_benchmark
 
 from datamodules.frame_dataset import FrameTable
 from datamodules.transforms import normalize_uint8
@@ -18,12 +17,7 @@ from datamodules.transforms import normalize_uint8
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location(
-        "loader_throughput", REPO / "benchmarks" / "loader_throughput.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("loader_throughput")
 
 
 def _normalised(image: torch.Tensor) -> torch.Tensor:

@@ -3,22 +3,17 @@ loop trains the same model on the same batches on the Trainer's device. No timin
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import sys
 
 import pytest
 import torch
-from conftest import REPO, compose
+from conftest import compose, load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(REPO / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("suite_overhead", REPO / "benchmarks" / "suite_overhead.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("suite_overhead")
 
 
 def test_steps_cap_both_sides_and_the_bare_loop_keeps_the_trainers_device(bench, tmp_path, monkeypatch, synthetic_root):
