@@ -19,6 +19,8 @@ import statistics
 import tempfile
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 from engine.compose import compose_run_config
 from engine.pipeline import run
 from evaluation.results import load_results
@@ -37,9 +39,12 @@ def baseline_overrides(experiment: str) -> list[str]:
     """``clip_finetune`` on the experiment's protocol from the same synthetic-pretrained CLIP and epochs."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = compose_run_config([f"experiment={experiment}", "scale=demo"], Path(tmp))
-    domains = ",".join(cfg.synthetic_pretraining.domains)
+    recipe = OmegaConf.to_container(cfg.synthetic_pretraining, resolve=True)
+    recipe.pop("cache_dir")
+    pretraining = [f"synthetic_pretraining.{key}=" + (f"[{','.join(map(str, value))}]" if isinstance(value, list) else str(value))
+                   for key, value in recipe.items()]  # the experiment's whole recipe (domains, shifts, epochs, ...)
     return [f"protocol={cfg.protocol.name}", "detector=clip_finetune", "demo_pretrained=synthetic",
-            f"synthetic_pretraining.domains=[{domains}]", f"detector.optimizer.lr={BASELINE_LR}",
+            *pretraining, f"detector.optimizer.lr={BASELINE_LR}",
             f"demo_epochs={cfg.trainer.max_epochs}", f"demo_clip_patch_size={cfg.demo_clip_patch_size}",
             f"augment={cfg.data.augment.name}"]
 

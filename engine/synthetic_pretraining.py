@@ -12,7 +12,9 @@ CLIP itself, the way CLIP was pretrained: image-text contrastive learning on cap
   image's caption names its family ("a photo of a real face.", "a photo of a printed face.", ...).
   A protocol that uses a pretraining domain is refused, so pretraining never sees a run's domains.
 - **Objective**: CLIP's image-to-text loss over the corpus' captions (both towers train, the logit
-  scale is learned), Adam with a linear warm-up and cosine decay.
+  scale is learned), Adam with a linear warm-up and cosine decay. Each batch is flipped (``hflip``) and,
+  with ``pad_crop`` > 0, shifted by whole pixels (reflect-padded by ``pad_crop``, the original size cut
+  back out at a random offset per image: the data pipeline's ``pad_crop`` op).
 - **Cache**: ``synthetic_pretraining.cache_dir/clip_<key>.pt``, where the key covers the synthetic
   data (generator version, seed, spec), the model and the recipe. One process trains (file lock,
   atomic rename); the others, e.g. DDP ranks, wait and load the file.
@@ -66,14 +68,16 @@ class PretrainingRecipe:
     lr: float = 1.0e-3
     warmup_steps: int = 100
     hflip: float = 0.5
+    pad_crop: int = 0  # whole-pixel random shift of up to this many pixels (0: none)
     seed: int = 0
 
     def __post_init__(self) -> None:
         if not self.domains:
             raise ValueError("synthetic_pretraining.domains is empty; name at least one embedded domain")
-        for name, least in (("epochs", 1), ("batch_size", 1), ("warmup_steps", 0)):
-            if int(getattr(self, name)) < least:
-                raise ValueError(f"synthetic_pretraining.{name} must be >= {least}, got {getattr(self, name)!r}")
+        for name, least in (("epochs", 1), ("batch_size", 1), ("warmup_steps", 0), ("pad_crop", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"synthetic_pretraining.{name} must be a whole number >= {least}, got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"synthetic_pretraining.lr must be > 0, got {self.lr!r}")
 
@@ -159,6 +163,7 @@ def _pretrain(
             batch = images[index]
             flip = torch.rand(len(batch), generator=generator) < recipe.hflip
             batch = torch.where(flip[:, None, None, None], batch.flip(-1), batch)
+            batch = random_shift(batch, recipe.pad_crop, generator)
             image_emb = model.encode_image(batch)
             text_emb = model.encode_text(tokens)
             logits = model.logit_scale.exp() * F.normalize(image_emb, dim=-1) @ F.normalize(text_emb, dim=-1).T
@@ -183,6 +188,20 @@ def _pretrain(
     return model.eval(), stats
 
 
+def random_shift(batch: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
+    """Each image of ``(N, C, H, W)`` reflect-padded by ``padding`` pixels and cut back to ``H x W`` at its own
+    random offset (0..2 * padding on each axis, drawn from ``generator``); ``padding`` 0 returns the batch and
+    draws nothing."""
+    if padding == 0:
+        return batch
+    height, width = batch.shape[-2:]
+    if padding >= min(height, width):
+        raise ValueError(f"synthetic_pretraining.pad_crop={padding} must be smaller than the {height} x {width} images (reflect padding)")
+    padded = F.pad(batch, (padding,) * 4, mode="reflect")
+    top, left = torch.randint(0, 2 * padding + 1, (2, len(batch)), generator=generator)
+    return torch.stack([padded[n, :, y : y + height, x : x + width] for n, (y, x) in enumerate(zip(top.tolist(), left.tolist()))])
+
+
 def pretraining_key(
     synthetic_name: str, model_name: str, image_size: int, normalization: str, recipe: PretrainingRecipe,
     patch_size: int | None = None, *, numerics: str,
@@ -191,8 +210,11 @@ def pretraining_key(
     trained at another thread count differ, and so would every run that starts from them)."""
     from detectors.backbones.clip import tiny_clip_config
 
+    fields = asdict(recipe)
+    if fields["pad_crop"] == 0:  # added later: the recipes without it keep their keys, and their cached weights
+        del fields["pad_crop"]
     payload = {"data": synthetic_name, "model": model_name, "tiny": tiny_clip_config(image_size, patch_size), "image_size": image_size,
-               "normalization": normalization, "recipe": asdict(recipe),
+               "normalization": normalization, "recipe": fields,
                "captions": FAMILY_CAPTIONS, "version": RECIPE_VERSION, "numerics": numerics}
     return hashlib.sha1(json.dumps(payload, sort_keys=True, default=list).encode()).hexdigest()[:16]
 

@@ -25,6 +25,7 @@ def test_the_tower_is_the_experiments_start_and_user_overrides_win(bench):
     overrides = bench.probe_overrides("moa_ffpp", ["seed=1", "demo_pretrained=null"])
     assert "detector=clip_linear_probe" in overrides and "detector=clip_finetune" not in overrides
     assert "synthetic_pretraining.domains=[wilddeepfake,diff,uniattack,jfsfdb]" in overrides  # moa_ffpp's pretraining
+    assert "synthetic_pretraining.pad_crop=4" in overrides  # its whole recipe, the shifts too
     assert [item for item in overrides if item.startswith("demo_pretrained=")] == ["demo_pretrained=null"]
     assert overrides[-2:] == ["seed=1", "demo_pretrained=null"]
 

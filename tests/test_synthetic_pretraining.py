@@ -82,8 +82,33 @@ def test_recipe_keys_are_checked():
     assert recipe_from_mapping({"domains": ["jfsfdb"], "epochs": 2, "cache_dir": "x"}) == PretrainingRecipe(domains=("jfsfdb",), epochs=2)
     with pytest.raises(ValueError, match="unknown key"):
         recipe_from_mapping({"epoch": 2})
-    with pytest.raises(ValueError, match="epochs must be >= 1"):
+    with pytest.raises(ValueError, match="epochs must be a whole number >= 1, got 0"):
         PretrainingRecipe(epochs=0)
+    for bad in (-1, 2.5, "4"):
+        with pytest.raises(ValueError, match=rf"pad_crop must be a whole number >= 0, got {bad!r}"):
+            PretrainingRecipe(pad_crop=bad)
+
+
+def test_pad_crop_shifts_each_image_by_whole_pixels_and_keeps_the_cache_keys_without_it():
+    from engine.synthetic_pretraining import random_shift
+
+    batch = torch.arange(6 * 3 * 8 * 8, dtype=torch.float32).reshape(6, 3, 8, 8)
+    generator = torch.Generator().manual_seed(0)
+    assert random_shift(batch, 0, generator) is batch
+    assert torch.equal(generator.get_state(), torch.Generator().manual_seed(0).get_state())  # nothing drawn at 0
+    shifted = random_shift(batch, 2, generator)
+    top, left = torch.randint(0, 5, (2, 6), generator=torch.Generator().manual_seed(0))
+    padded = torch.nn.functional.pad(batch, (2, 2, 2, 2), mode="reflect")
+    for n in range(6):  # each image its own offset into its reflect-padded self, the size kept
+        assert torch.equal(shifted[n], padded[n, :, top[n] : top[n] + 8, left[n] : left[n] + 8])
+    assert len(set(zip(top.tolist(), left.tolist()))) > 1
+    with pytest.raises(ValueError, match=r"pad_crop=8 must be smaller than the 8 x 8 images"):
+        random_shift(batch, 8, generator)
+    # the key of a recipe without shifts is the key it had before the knob existed (cached weights stay valid)
+    key = pretraining_key("synthetic-v5", "ViT-B-16", 64, "clip", PretrainingRecipe(), 4, numerics="cpu/AVX2/2 threads")
+    assert key == "cf3ccbab7d15dd97"  # computed before pad_crop was added
+    assert pretraining_key("synthetic-v5", "ViT-B-16", 64, "clip", PretrainingRecipe(pad_crop=4), 4, numerics="cpu/AVX2/2 threads") != key
+
 
 
 def test_the_corpus_is_the_training_split_of_the_named_domains_with_captions(synthetic_root):
@@ -202,6 +227,24 @@ def test_pretraining_learns_the_captions_is_cached_and_loads_into_the_detector(t
     random = build_clip("ViT-B-16", pretrained=None, size="tiny", image_size=LEARNING_SIZE).state_dict()
     name = "visual.transformer.resblocks.0.attn.in_proj_weight"
     assert torch.equal(loaded[name], saved[name]) and not torch.equal(random[name], saved[name])
+
+
+def test_the_pretraining_trains_on_the_shifted_images():
+    """``pad_crop`` reaches the training batches: the weights differ from the unshifted recipe's, and each is
+    reproducible."""
+    from engine.synthetic_pretraining import pretrain_tiny_clip
+
+    images = torch.randn(16, 3, LEARNING_SIZE, LEARNING_SIZE, generator=torch.Generator().manual_seed(0))
+    caption_ids = torch.arange(16) % 2
+    name = "visual.transformer.resblocks.0.attn.in_proj_weight"
+
+    def weights(pad_crop: int) -> torch.Tensor:
+        recipe = PretrainingRecipe(domains=("jfsfdb",), epochs=1, batch_size=8, warmup_steps=1, pad_crop=pad_crop)
+        model, _ = pretrain_tiny_clip("ViT-B-16", LEARNING_SIZE, images, caption_ids, ["a real face.", "a fake face."], recipe)
+        return model.state_dict()[name]
+
+    plain, shifted = weights(0), weights(4)
+    assert torch.equal(weights(4), shifted) and not torch.equal(plain, shifted)
 
 
 CLIP_FAMILY_EXPERIMENTS = (
