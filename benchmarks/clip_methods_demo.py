@@ -1,7 +1,7 @@
 """SUEDE, MoA-CLIP and GM-DF against the plain CLIP baselines at the same budget, at scale=demo.
 
 Each comparison trains an experiment and the plain CLIP fine-tune from the same start (the tiny CLIP
-pretrained on the experiment's pretraining domains) on the same protocol, data, epochs and seed on the
+pretrained with the experiment's pretraining recipe: domains, shifts, epochs) on the same protocol, data, epochs and seed on the
 embedded synthetic data and prints the validation and test metrics (the numbers in
 docs/CLIP_METHODS.md and docs/GMDF.md). The methods run through their experiment config (their recipe: prompts,
 loss weights, warm-up, gradient clipping); the baselines through ``protocol=... detector=clip_finetune``.
@@ -26,7 +26,7 @@ from engine.pipeline import run
 from evaluation.results import load_results
 
 # The 8 CLIP-family experiments; each is compared with the plain CLIP fine-tune from the same start: the
-# tiny CLIP pretrained on the experiment's own pretraining domains (and patch), on the experiment's protocol,
+# tiny CLIP pretrained with the experiment's own pretraining recipe (and patch), on the experiment's protocol,
 # with its demo augmentation set, at the demo fine-tuning lr and epochs (baseline_overrides).
 EXPERIMENTS = (
     "gmdf_multidomain", "gmdf_ffpp", "gmdf_gid", "moa_ffpp", "moa_diff",

@@ -1,8 +1,8 @@
 """Linear probes of a CLIP-family experiment's frozen tower at scale=demo, per fake type: what the tower's
 features hold before anything is trained on them (docs/CLIP_METHODS.md, "What holds `moa_ffpp` back").
 
-The tower is the one the experiment starts from: the tiny CLIP pretrained on the experiment's pretraining
-domains, at its patch size, as run.py builds it (``benchmarks/clip_methods_demo.py``'s baseline overrides,
+The tower is the one the experiment starts from: the tiny CLIP pretrained with the experiment's pretraining recipe
+(domains, shifts), at its patch size, as run.py builds it (``benchmarks/clip_methods_demo.py``'s baseline overrides,
 with ``detector=clip_linear_probe``). It extracts, with no gradient, from ``--passes`` augmented passes over
 the training frames, the validation split and one test set:
 
