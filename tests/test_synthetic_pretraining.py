@@ -110,7 +110,6 @@ def test_pad_crop_shifts_each_image_by_whole_pixels_and_keeps_the_cache_keys_wit
     assert pretraining_key("synthetic-v5", "ViT-B-16", 64, "clip", PretrainingRecipe(pad_crop=4), 4, numerics="cpu/AVX2/2 threads") != key
 
 
-
 def test_the_corpus_is_the_training_split_of_the_named_domains_with_captions(synthetic_root):
     corpus, _ = corpus_records(synthetic_root, 0, None, ("uniattack", "jfsfdb"))
     assert set(corpus["domain"]) == {"uniattack", "jfsfdb"} and set(corpus["split"]) == {"train"}
