@@ -188,6 +188,12 @@ def _pretrain(
     return model.eval(), stats
 
 
+def check_shift(padding: int, height: int, width: int) -> None:
+    """Refuses a shift of ``padding`` pixels that reflect padding cannot make on ``height x width`` images."""
+    if padding >= min(height, width):
+        raise ValueError(f"synthetic_pretraining.pad_crop={padding} must be smaller than the {height} x {width} images (reflect padding)")
+
+
 def random_shift(batch: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
     """Each image of ``(N, C, H, W)`` reflect-padded by ``padding`` pixels and cut back to ``H x W`` at its own
     random offset (0..2 * padding on each axis, drawn from ``generator``); ``padding`` 0 returns the batch and
@@ -195,8 +201,7 @@ def random_shift(batch: torch.Tensor, padding: int, generator: torch.Generator) 
     if padding == 0:
         return batch
     height, width = batch.shape[-2:]
-    if padding >= min(height, width):
-        raise ValueError(f"synthetic_pretraining.pad_crop={padding} must be smaller than the {height} x {width} images (reflect padding)")
+    check_shift(padding, height, width)
     padded = F.pad(batch, (padding,) * 4, mode="reflect")
     top, left = torch.randint(0, 2 * padding + 1, (2, len(batch)), generator=generator)
     return torch.stack([padded[n, :, y : y + height, x : x + width] for n, (y, x) in enumerate(zip(top.tolist(), left.tolist()))])
@@ -227,6 +232,7 @@ def load_or_pretrain(
     from datamodules.synthetic import exclusive_lock
     from detectors.dvae import load_training_images
 
+    check_shift(recipe.pad_crop, image_size, image_size)  # before the corpus is read and the lock taken
     corpus, synthetic_name = corpus_records(synthetic_root, seed, spec, recipe.domains)
     cache_dir = Path(cache_dir)
     numerics = numerics_tag("cpu")  # trained on the CPU, at this process's intra-op threads

@@ -110,6 +110,18 @@ def test_pad_crop_shifts_each_image_by_whole_pixels_and_keeps_the_cache_keys_wit
     assert pretraining_key("synthetic-v5", "ViT-B-16", 64, "clip", PretrainingRecipe(pad_crop=4), 4, numerics="cpu/AVX2/2 threads") != key
 
 
+def test_a_shift_the_images_cannot_take_is_refused_before_the_corpus_is_read(tmp_path, monkeypatch):
+    from engine import synthetic_pretraining
+
+    def unread(*args):
+        raise AssertionError("the corpus was read")
+
+    monkeypatch.setattr(synthetic_pretraining, "corpus_records", unread)
+    with pytest.raises(ValueError, match=r"pad_crop=64 must be smaller than the 64 x 64 images"):
+        load_or_pretrain(tmp_path, tmp_path / "synthetic", 0, None, "ViT-B-16", 64, "clip", PretrainingRecipe(pad_crop=64))
+    assert list(tmp_path.iterdir()) == []  # no cache folder, no lock
+
+
 def test_the_corpus_is_the_training_split_of_the_named_domains_with_captions(synthetic_root):
     corpus, _ = corpus_records(synthetic_root, 0, None, ("uniattack", "jfsfdb"))
     assert set(corpus["domain"]) == {"uniattack", "jfsfdb"} and set(corpus["split"]) == {"train"}
