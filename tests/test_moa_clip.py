@@ -180,7 +180,7 @@ def test_setup_rejects_a_domain_count_that_disagrees_with_the_protocol(clip_file
 @pytest.mark.slow
 def test_moa_clip_alternates_phases_per_epoch_end_to_end(tmp_path, synthetic_root):
     # One pretraining epoch (as test_plots.py's MoE runs): what the phases do does not depend on how well the tower
-    # was pretrained, and moa_ffpp's full pretraining on four domains (536 s at 2 threads) would not fit CI's
+    # was pretrained, and moa_ffpp's full pretraining on four domains (921 s at 2 threads) would not fit CI's
     # --timeout 900 at one thread per xdist worker.
     overrides = ["experiment=moa_ffpp", "scale=demo", "trainer.max_epochs=2", "+trainer.limit_train_batches=2",
                  "trainer.log_every_n_steps=1", "synthetic_pretraining.epochs=1"]
