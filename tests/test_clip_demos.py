@@ -62,8 +62,8 @@ FLOORS: dict[tuple[str, str], dict[str, float]] = {
 # at one thread in CI), suede_jfsfdb's two one on six (522 s; the two tests took 1,286 s and
 # 1,214 s at one thread each with another 2-thread run on the machine): the first pretrains, the other waits for its
 # file. A longer timeout also makes a test start earlier in CI's budget (tests/conftest.py), so each is about twice what
-# it needs alone (suede_jfsfdb's 1.4x what those two took beside the other run; moa_ffpp's about 1.5x since its 60
-# epochs: an estimated 1,400 s of pretraining at one thread, twice the 707 s measured at 30, and the fit).
+# it needs alone (suede_jfsfdb's 1.4x what those two took beside the other run; moa_ffpp's 1.6x since its 60 epochs:
+# in CI its pretraining took 1,310 s at one thread and the test about 1,500 s in all, docs/BENCHMARKS.md).
 TIMEOUT_S = {("gmdf_multidomain", METHOD): 1800, ("gmdf_ffpp", METHOD): 1800, ("gmdf_gid", METHOD): 1800, ("moa_ffpp", METHOD): 2400, ("moa_ffpp", CLIP): 2400,
              ("suede_jfsfdb", METHOD): 1800, ("suede_jfsfdb", CLIP): 1800}
 # The demo epochs of each experiment (conf/experiment/<name>.yaml `demo_epochs`; the plain fine-tune beside it
