@@ -58,14 +58,15 @@ FLOORS: dict[tuple[str, str], dict[str, float]] = {
 }
 # GM-DF's demos train for 434 s (gmdf_multidomain) and 280-356 s (gmdf_ffpp's and gmdf_gid's 30 epochs; 442-503 s on a
 # busier evening) at 2 threads (the plain fine-tunes 125-144 s), and gmdf_gid first pretrains its shifted pair (404 s at
-# 2 threads; its fine-tune, later, loads it, or pretrains it within its 1,200 s if the budget skipped the method): at one thread per xdist worker, with the tokenizer and the pretraining, that can be
-# more than CI's --timeout 900 (the README's job as typed from an empty cache, alone: 757 s). moa_ffpp's two runs share a
-# pretraining on four domains (536 s at 2 threads flip-only at 30 epochs; 921 s at its 60 epochs with shifts; 1,310 s
-# at one thread in CI), suede_jfsfdb's two one on six (522 s; the two tests took 1,286 s and
-# 1,214 s at one thread each with another 2-thread run on the machine): the first pretrains, the other waits for its
-# file. A longer timeout also makes a test start earlier in CI's budget (tests/conftest.py), so each is about twice what
-# it needs alone (suede_jfsfdb's 1.4x what those two took beside the other run; moa_ffpp's 1.6x since its 60 epochs:
-# in CI its pretraining took 1,310 s at one thread and the test about 1,500 s in all, docs/BENCHMARKS.md).
+# 2 threads; its fine-tune, later, loads it, or pretrains it within its 1,200 s if the budget skipped the method): at
+# one thread per xdist worker, with the tokenizer and the pretraining, that can be more than CI's --timeout 900 (the
+# README's job as typed from an empty cache, alone: 757 s). moa_ffpp's two runs share a pretraining on four domains
+# (536 s at 2 threads flip-only at 30 epochs; 921 s at its 60 epochs with shifts; 1,310 s at one thread in CI),
+# suede_jfsfdb's two one on six (522 s; the two tests took 1,286 s and 1,214 s at one thread each with another 2-thread
+# run on the machine): the first pretrains, the other waits for its file. A longer timeout also makes a test start
+# earlier in CI's budget (tests/conftest.py), so each is about twice what it needs alone (suede_jfsfdb's 1.4x what those
+# two took beside the other run; moa_ffpp's 1.6x since its 60 epochs: in CI its pretraining took 1,310 s at one thread
+# and the test about 1,500 s in all, docs/BENCHMARKS.md).
 TIMEOUT_S = {("gmdf_multidomain", METHOD): 1800, ("gmdf_ffpp", METHOD): 1800, ("gmdf_gid", METHOD): 1800, ("moa_ffpp", METHOD): 2400, ("moa_ffpp", CLIP): 2400,
              ("suede_jfsfdb", METHOD): 1800, ("suede_jfsfdb", CLIP): 1800}
 # The demo epochs of each experiment (conf/experiment/<name>.yaml `demo_epochs`; the plain fine-tune beside it
