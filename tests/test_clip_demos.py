@@ -95,7 +95,7 @@ def _overrides(experiment: str, which: str) -> list[str]:
 # meets first, and xdist keeps up to three cases pending on each worker (LoadScopeScheduling), so in second place it
 # could wait behind moa_ffpp's 1,500 s until the budget skipped it (the clean-clone CI of e0ec692, docs/BENCHMARKS.md).
 ORDER = (
-    ("gmdf_multidomain", METHOD), ("moa_ffpp", METHOD), ("gmdf_ffpp", METHOD), ("gmdf_gid", METHOD), ("suede_jfsfdb", METHOD),
+    README_JOB, ("moa_ffpp", METHOD), ("gmdf_ffpp", METHOD), ("gmdf_gid", METHOD), ("suede_jfsfdb", METHOD),
     ("moa_diff", METHOD), ("suede_uniattack_p1", METHOD), ("suede_uniattack_p2", METHOD),
     ("moa_diff", CLIP), ("gmdf_ffpp", CLIP), ("gmdf_gid", CLIP), ("gmdf_multidomain", CLIP), ("moa_ffpp", CLIP),
     ("suede_jfsfdb", CLIP), ("suede_uniattack_p1", CLIP), ("suede_uniattack_p2", CLIP),
