@@ -17,6 +17,7 @@ import json
 import math
 import statistics
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from omegaconf import OmegaConf
@@ -35,22 +36,37 @@ EXPERIMENTS = (
 BASELINE_LR = 3e-4
 
 
-def baseline_overrides(experiment: str) -> list[str]:
-    """``clip_finetune`` on the experiment's protocol from the same synthetic-pretrained CLIP and epochs."""
+def hydra_literal(value) -> str:
+    """``value`` written in Hydra's override grammar: null, booleans, numbers, plain words, [lists] and {mappings}."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(hydra_literal(item) for item in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{key}:{hydra_literal(item)}" for key, item in value.items()) + "}"
+    return str(value)
+
+
+def baseline_overrides(experiment: str, overrides: Sequence[str] = ()) -> list[str]:
+    """``clip_finetune`` on the experiment's protocol from the same synthetic-pretrained CLIP and epochs; the
+    experiment composed with ``overrides`` (``--override``), of which the fine-tune takes what it takes from the
+    experiment: the pretraining recipe, the demo epochs, the patch and the augmentation set."""
     with tempfile.TemporaryDirectory() as tmp:
-        cfg = compose_run_config([f"experiment={experiment}", "scale=demo"], Path(tmp))
+        cfg = compose_run_config([f"experiment={experiment}", "scale=demo", *overrides], Path(tmp))
     recipe = OmegaConf.to_container(cfg.synthetic_pretraining, resolve=True)
     recipe.pop("cache_dir")
-    pretraining = [f"synthetic_pretraining.{key}=" + (f"[{','.join(map(str, value))}]" if isinstance(value, list) else str(value))
-                   for key, value in recipe.items()]  # the experiment's whole recipe (domains, shifts, epochs, ...)
+    # the experiment's whole recipe (domains, shifts, epochs, augmentation set, ...)
+    pretraining = [f"synthetic_pretraining.{key}={hydra_literal(value)}" for key, value in recipe.items()]
     return [f"protocol={cfg.protocol.name}", "detector=clip_finetune", "demo_pretrained=synthetic",
             *pretraining, f"detector.optimizer.lr={BASELINE_LR}",
             f"demo_epochs={cfg.trainer.max_epochs}", f"demo_clip_patch_size={cfg.demo_clip_patch_size}",
             f"augment={cfg.data.augment.name}"]
 
 
-def comparison(experiment: str) -> dict[str, list[str]]:
-    return {experiment: [f"experiment={experiment}"], "clip_finetune": baseline_overrides(experiment)}
+def comparison(experiment: str, overrides: Sequence[str] = ()) -> dict[str, list[str]]:
+    return {experiment: [f"experiment={experiment}", *overrides], "clip_finetune": baseline_overrides(experiment, overrides)}
 
 
 REPORTED = ("auc", "eer", "acer", "acc")
@@ -100,10 +116,13 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write all numbers here")
     parser.add_argument("--runs", nargs="+", default=["method", "clip_finetune"], choices=["method", "clip_finetune"],
                         help="which side of each comparison to train (default both)")
+    parser.add_argument("--override", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="Hydra overrides of the experiment, e.g. its pretraining recipe; the fine-tune takes the "
+                             "pretraining recipe, demo epochs, patch and augmentation set of the experiment so changed")
     args = parser.parse_args()
     everything: dict[str, dict[str, list[dict]]] = {}
     for experiment in args.comparisons:
-        for label, overrides in comparison(experiment).items():
+        for label, overrides in comparison(experiment, args.override).items():
             if ("clip_finetune" if label == "clip_finetune" else "method") not in args.runs:
                 continue
             if args.lr is not None:
@@ -114,7 +133,8 @@ def main() -> None:
             for seed in args.seeds:
                 runs.append(run_one(overrides, args.epochs, seed, args.synthetic_root))
                 if args.json:  # after every run, so that an interrupted comparison keeps what it measured
-                    args.json.write_text(json.dumps({"epochs": args.epochs, "seeds": args.seeds, "results": everything}, indent=1))
+                    args.json.write_text(json.dumps({"epochs": args.epochs, "seeds": args.seeds, "overrides": args.override,
+                                                      "results": everything}, indent=1))
             for test_set, values in runs[0].items():
                 cells = "  ".join(f"{key} {_mean_std([r[test_set][key] for r in runs])}" for key in values)
                 print(f"{experiment:18s} {label:18s} {test_set:14s} {cells}", flush=True)

@@ -231,9 +231,11 @@ def dvae_fingerprint(
     return digest.hexdigest()[:20]
 
 
-def load_training_images(files: Sequence[str], image_size: int, normalization: str, max_images: int, seed: int = 0) -> torch.Tensor:
+def load_training_images(
+    files: Sequence[str], image_size: int, normalization: str, max_images: int, seed: int = 0, normalize: bool = True,
+) -> torch.Tensor:
     """At most ``max_images`` of ``files`` (a seeded random subset), resized and normalised like the
-    detector's evaluation inputs, stacked into one tensor."""
+    detector's evaluation inputs, stacked into one tensor (``normalize=False``: resized uint8 pixels)."""
     from datamodules.frame_dataset import load_rgb
     from datamodules.transforms import build_transform
 
@@ -243,7 +245,7 @@ def load_training_images(files: Sequence[str], image_size: int, normalization: s
     if len(chosen) > max_images:
         order = torch.randperm(len(chosen), generator=torch.Generator().manual_seed(seed))[:max_images]
         chosen = [chosen[i] for i in sorted(order.tolist())]
-    transform = build_transform(image_size, normalization, train=False)
+    transform = build_transform(image_size, normalization, train=False, normalize=normalize)
     return torch.stack([transform(load_rgb(path)) for path in chosen])
 
 

@@ -12,7 +12,9 @@ CLIP itself, the way CLIP was pretrained: image-text contrastive learning on cap
   image's caption names its family ("a photo of a real face.", "a photo of a printed face.", ...).
   A protocol that uses a pretraining domain is refused, so pretraining never sees a run's domains.
 - **Objective**: CLIP's image-to-text loss over the corpus' captions (both towers train, the logit
-  scale is learned), Adam with a linear warm-up and cosine decay. Each batch is flipped (``hflip``) and,
+  scale is learned), Adam with a linear warm-up and cosine decay. With ``augment`` (an augmentation set
+  in the format of conf/augment, None by default) each image first runs that set's ops on its uint8
+  pixels, as the data pipeline's training transform does. Each batch is then flipped (``hflip``) and,
   with ``pad_crop`` > 0, shifted by whole pixels (reflect-padded by ``pad_crop``, the original size cut
   back out at a random offset per image: the data pipeline's ``pad_crop`` op).
 - **Cache**: ``synthetic_pretraining.cache_dir/clip_<key>.pt``, where the key covers the synthetic
@@ -69,6 +71,7 @@ class PretrainingRecipe:
     warmup_steps: int = 100
     hflip: float = 0.5
     pad_crop: int = 0  # whole-pixel random shift of up to this many pixels (0: none)
+    augment: Mapping | None = None  # an augmentation set (conf/augment's format) run on each uint8 image first
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -80,6 +83,15 @@ class PretrainingRecipe:
                 raise ValueError(f"synthetic_pretraining.{name} must be a whole number >= {least}, got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"synthetic_pretraining.lr must be > 0, got {self.lr!r}")
+        if self.augment is not None:
+            from datamodules.augment import AugmentConfigError, build_augment
+
+            if not isinstance(self.augment, Mapping):
+                raise ValueError(f"synthetic_pretraining.augment must be an augmentation set (a mapping, conf/augment) or null, got {self.augment!r}")
+            try:
+                build_augment(self.augment)
+            except AugmentConfigError as error:
+                raise ValueError(f"synthetic_pretraining.augment: {error}") from None
 
 
 def recipe_from_mapping(raw: Mapping | None) -> PretrainingRecipe:
@@ -113,27 +125,37 @@ def corpus_records(synthetic_root: str | Path, seed: int, spec, domains: Sequenc
 
 def pretrain_tiny_clip(
     model_name: str, image_size: int, images: torch.Tensor, caption_ids: torch.Tensor, captions: Sequence[str],
-    recipe: PretrainingRecipe, patch_size: int | None = None,
+    recipe: PretrainingRecipe, patch_size: int | None = None, normalization: str | None = None,
 ) -> tuple[torch.nn.Module, dict]:
     """Train the tiny CLIP of ``build_clip(model_name, size="tiny", image_size=..., tiny_patch_size=patch_size)``
-    (None: the tiny default) on ``images``
-    (normalised, ``(N, 3, H, W)``) captioned ``captions[caption_ids[n]]``; returns it and its stats.
+    (None: the tiny default) on ``images`` (``(N, 3, H, W)``) captioned ``captions[caption_ids[n]]``; returns it
+    and its stats. ``images`` are normalised floats, or with ``recipe.augment`` uint8 pixels, which each batch
+    augments image by image and then normalises with ``normalization``.
 
     The global RNG is left as it was: a run draws the same random numbers whether the weights were
     cached or trained in it (measured before this was so: seed 0 tested at held-out AUC 0.589 on a
     fresh cache and 0.738 on a warm one)."""
+    if recipe.augment is not None and (images.dtype != torch.uint8 or normalization is None):
+        raise ValueError(f"synthetic_pretraining.augment runs on uint8 images and needs their normalization; got {images.dtype} "
+                         f"images, normalization={normalization!r}")
+    if recipe.augment is None and images.dtype == torch.uint8:
+        raise ValueError("pretrain_tiny_clip: uint8 images are taken only with synthetic_pretraining.augment; pass normalised ones")
     with torch.random.fork_rng(devices=[]):
-        return _pretrain(model_name, image_size, images, caption_ids, captions, recipe, patch_size)
+        return _pretrain(model_name, image_size, images, caption_ids, captions, recipe, patch_size, normalization)
 
 
 def _pretrain(
     model_name: str, image_size: int, images: torch.Tensor, caption_ids: torch.Tensor, captions: Sequence[str],
-    recipe: PretrainingRecipe, patch_size: int | None,
+    recipe: PretrainingRecipe, patch_size: int | None, normalization: str | None,
 ) -> tuple[torch.nn.Module, dict]:
+    from datamodules.augment import build_augment
+    from datamodules.transforms import normalize_uint8
     from detectors.backbones.clip import build_clip
     from detectors.backbones.clip_surgery import tokenize
 
     torch.manual_seed(recipe.seed)
+    # the ops draw from torch's global generator (datamodules/augment.py), seeded just above; forked by the caller
+    augment = torch.nn.Sequential(*build_augment(recipe.augment)) if recipe.augment is not None else None
     model = build_clip(model_name, pretrained=None, size="tiny", image_size=image_size, tiny_patch_size=patch_size).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr)
     steps_per_epoch = max(1, len(images) // recipe.batch_size)
@@ -161,6 +183,8 @@ def _pretrain(
         for step in range(steps_per_epoch):
             index = order[step * recipe.batch_size:(step + 1) * recipe.batch_size]
             batch = images[index]
+            if augment is not None:
+                batch = normalize_uint8(torch.stack([augment(image) for image in batch]), normalization)
             flip = torch.rand(len(batch), generator=generator) < recipe.hflip
             batch = torch.where(flip[:, None, None, None], batch.flip(-1), batch)
             batch = random_shift(batch, recipe.pad_crop, generator)
@@ -216,8 +240,9 @@ def pretraining_key(
     from detectors.backbones.clip import tiny_clip_config
 
     fields = asdict(recipe)
-    if fields["pad_crop"] == 0:  # added later: the recipes without it keep their keys, and their cached weights
-        del fields["pad_crop"]
+    for name, absent in (("pad_crop", 0), ("augment", None)):  # added later: the recipes without them keep their keys
+        if fields[name] == absent:  # and their cached weights
+            del fields[name]
     payload = {"data": synthetic_name, "model": model_name, "tiny": tiny_clip_config(image_size, patch_size), "image_size": image_size,
                "normalization": normalization, "recipe": fields,
                "captions": FAMILY_CAPTIONS, "version": RECIPE_VERSION, "numerics": numerics}
@@ -243,10 +268,12 @@ def load_or_pretrain(
     with exclusive_lock(cache_dir / f"{path.name}.lock"):
         if path.is_file():  # another process trained it while we waited
             return path
-        images = load_training_images(list(corpus["path"]), image_size, normalization, max_images=len(corpus))
+        # with an augmentation set the pixels stay uint8 (its ops run on them) and each batch is normalised after them
+        images = load_training_images(list(corpus["path"]), image_size, normalization, max_images=len(corpus),
+                                      normalize=recipe.augment is None)
         captions = sorted(corpus["caption"].unique())
         caption_ids = torch.tensor([captions.index(caption) for caption in corpus["caption"]])
-        model, stats = pretrain_tiny_clip(model_name, image_size, images, caption_ids, captions, recipe, patch_size)
+        model, stats = pretrain_tiny_clip(model_name, image_size, images, caption_ids, captions, recipe, patch_size, normalization)
         log.info(
             "pretrained the tiny CLIP on %d embedded images (%s) in %.0fs: caption loss %.3f -> %.3f (prior %.3f), "
             "accuracy %.2f (prior %.2f)", stats["images"], ", ".join(recipe.domains), stats["seconds"], stats["first_epoch"]["loss"],

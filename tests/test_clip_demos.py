@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import compose
+from omegaconf import OmegaConf
 from test_doc_commands import fresh_directory, new_results, run_as_typed
 
 from engine.pipeline import run
@@ -109,6 +110,27 @@ def _params():
 
 def test_every_case_has_its_place_in_the_order():
     assert sorted(ORDER) == sorted(FLOORS) and len(set(ORDER)) == len(ORDER)
+
+
+@pytest.mark.parametrize(("experiment", "extra"), [
+    *((name, ()) for name in sorted({experiment for experiment, _ in FLOORS})),
+    ("moa_ffpp", ("+augment@synthetic_pretraining.augment=standard", "synthetic_pretraining.pad_crop=2")),
+])
+def test_the_fine_tune_starts_from_the_experiments_pretraining_recipe(experiment, extra, tmp_path):
+    """The plain fine-tune beside each experiment is pretrained as the experiment is (its overrides written back in
+    Hydra's grammar: lists, null, an augmentation set's mapping), with ``--override``'s changes too."""
+    from benchmarks.clip_methods_demo import baseline_overrides
+
+    def recipe(cfg):
+        values = OmegaConf.to_container(cfg.synthetic_pretraining, resolve=True)
+        values.pop("cache_dir")
+        return values
+
+    method = compose([f"experiment={experiment}", "scale=demo", *extra], tmp_path / "method")
+    baseline = compose([*baseline_overrides(experiment, extra), "scale=demo"], tmp_path / "baseline")
+    assert baseline.detector.mode == "finetune" and baseline.protocol.name == method.protocol.name
+    assert recipe(baseline) == recipe(method)
+    assert (baseline.trainer.max_epochs, baseline.data.augment) == (method.trainer.max_epochs, method.data.augment)
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import compose
+from omegaconf import OmegaConf
 
 from detectors.backbones.clip import build_clip
 from engine.synthetic_pretraining import (
@@ -87,6 +88,28 @@ def test_recipe_keys_are_checked():
     for bad in (-1, 2.5, "4"):
         with pytest.raises(ValueError, match=rf"pad_crop must be a whole number >= 0, got {bad!r}"):
             PretrainingRecipe(pad_crop=bad)
+    # an augmentation set is checked op by op when the recipe is made, before any image is read
+    with pytest.raises(ValueError, match=r"synthetic_pretraining.augment: augment: unknown op 'blurr'"):
+        PretrainingRecipe(augment={"blurr": 0.5})
+    with pytest.raises(ValueError, match=r"synthetic_pretraining.augment must be an augmentation set .* got 'standard'"):
+        PretrainingRecipe(augment="standard")
+
+
+def test_an_augmentation_set_of_conf_augment_reaches_the_recipe_and_its_key(tmp_path):
+    """``+augment@synthetic_pretraining.augment=<set>`` puts a set of conf/augment into the recipe; the key covers
+    the set's ops, and a recipe without one keeps the key it had before the knob existed."""
+    plain = compose(["experiment=moa_ffpp", "scale=demo"], tmp_path)
+    assert plain.synthetic_pretraining.augment is None
+    cfg = compose(["experiment=moa_ffpp", "scale=demo", "+augment@synthetic_pretraining.augment=standard"], tmp_path)
+    recipe = recipe_from_mapping(OmegaConf.to_container(cfg.synthetic_pretraining, resolve=True))
+    assert recipe.augment["jpeg"] == {"p": 0.5, "quality": [40, 100]} and cfg.data.augment.name == "flip_crop"  # the training set stays
+
+    def key(recipe):
+        return pretraining_key("synthetic-v5", "ViT-B-16", 64, "clip", recipe, 4, numerics="cpu/AVX2/2 threads")
+
+    base = recipe_from_mapping(OmegaConf.to_container(plain.synthetic_pretraining, resolve=True))
+    assert key(recipe) != key(base) == key(replace(recipe, augment=None))
+    assert key(replace(recipe, augment={**recipe.augment, "jpeg": {"p": 0.5, "quality": [60, 100]}})) != key(recipe)
 
 
 def test_pad_crop_shifts_each_image_by_whole_pixels_and_keeps_the_cache_keys_without_it():
@@ -157,7 +180,7 @@ def test_the_weights_are_cached_per_thread_count(tmp_path, synthetic_root, monke
 
     trained = []
 
-    def quick(model_name, image_size, images, caption_ids, captions, recipe, patch_size=None):
+    def quick(model_name, image_size, images, caption_ids, captions, recipe, patch_size=None, normalization=None):
         trained.append(torch.get_num_threads())
         epoch = {"loss": 1.0, "accuracy": 0.5}
         stats = {"images": len(images), "seconds": 0.0, "first_epoch": epoch, "last_epoch": epoch, "prior_loss": 1.0, "prior_accuracy": 0.5}
@@ -256,6 +279,32 @@ def test_the_pretraining_trains_on_the_shifted_images():
 
     plain, shifted = weights(0), weights(4)
     assert torch.equal(weights(4), shifted) and not torch.equal(plain, shifted)
+
+
+def test_the_pretraining_trains_on_the_augmented_images():
+    """``augment`` runs its ops on each uint8 image of every batch: the weights differ from the same uint8
+    images without ops, and each is reproducible. Images of the wrong kind for the recipe are refused."""
+    from engine.synthetic_pretraining import pretrain_tiny_clip
+
+    pixels = torch.randint(0, 256, (16, 3, LEARNING_SIZE, LEARNING_SIZE), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    caption_ids = torch.arange(16) % 2
+    captions = ["a real face.", "a fake face."]
+    name = "visual.transformer.resblocks.0.attn.in_proj_weight"
+
+    def weights(augment) -> torch.Tensor:
+        recipe = PretrainingRecipe(domains=("jfsfdb",), epochs=1, batch_size=8, warmup_steps=1, augment=augment)
+        model, _ = pretrain_tiny_clip("ViT-B-16", LEARNING_SIZE, pixels, caption_ids, captions, recipe, normalization="clip")
+        return model.state_dict()[name]
+
+    compressed, none = weights({"jpeg": {"p": 1.0, "quality": [30, 50]}}), weights({})
+    assert torch.equal(weights({"jpeg": {"p": 1.0, "quality": [30, 50]}}), compressed) and not torch.equal(none, compressed)
+    recipe = PretrainingRecipe(domains=("jfsfdb",), epochs=1, batch_size=8, augment={})
+    with pytest.raises(ValueError, match="augment runs on uint8 images and needs their normalization"):
+        pretrain_tiny_clip("ViT-B-16", LEARNING_SIZE, pixels.float(), caption_ids, captions, recipe, normalization="clip")
+    with pytest.raises(ValueError, match="augment runs on uint8 images and needs their normalization"):
+        pretrain_tiny_clip("ViT-B-16", LEARNING_SIZE, pixels, caption_ids, captions, recipe)
+    with pytest.raises(ValueError, match="uint8 images are taken only with synthetic_pretraining.augment"):
+        pretrain_tiny_clip("ViT-B-16", LEARNING_SIZE, pixels, caption_ids, captions, replace(recipe, augment=None))
 
 
 CLIP_FAMILY_EXPERIMENTS = (
