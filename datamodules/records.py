@@ -17,7 +17,6 @@ split      str, one of ``train``, ``val``, ``test``
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import PurePosixPath
 
 import pandas as pd
 
@@ -63,7 +62,7 @@ def validate_records(frame: pd.DataFrame, source: str) -> pd.DataFrame:
             f"{source}: {len(bad_split)} record(s) have a split outside {list(SPLITS)}: "
             f"examples {sorted(set(bad_split.astype(str)))[:5]}"
         )
-    absolute = frame.loc[frame["path"].map(lambda p: PurePosixPath(str(p)).is_absolute()), "path"]
+    absolute = frame.loc[frame["path"].astype(str).str.startswith("/"), "path"]  # PurePosixPath.is_absolute, vectorised
     if len(absolute):
         raise RecordError(
             f"{source}: record paths must be relative to the dataset root, found absolute paths "

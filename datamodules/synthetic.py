@@ -704,13 +704,25 @@ def exclusive_lock(lock_path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# index.csv -> ((inode, size, mtime), its validated records): a run reads the index once per dataset of its
+# protocol (up to 8), and a cache directory is never rewritten in place (ensure_synthetic renames a new one in).
+_INDEX_MEMO: dict[Path, tuple[tuple[int, int, int], pd.DataFrame]] = {}
+
+
 def load_synthetic_index(directory: Path) -> pd.DataFrame:
-    """Records of a complete cache directory (paths relative to it)."""
-    index = Path(directory) / INDEX_NAME
+    """Records of a complete cache directory (paths relative to it); a copy of the ones read last
+    while the file is the same (inode, size, modification time)."""
+    index = Path(directory).resolve() / INDEX_NAME
     if not index.is_file():
         raise FileNotFoundError(f"synthetic cache {str(directory)!r} has no {INDEX_NAME}; expected a complete cache")
-    frame = pd.read_csv(index, dtype={"path": str, "video_id": str, "type": str, "donor_identity": str, "original_video_id": str}, keep_default_na=False)
-    return validate_records(frame, str(index))
+    stat = index.stat()
+    version = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    known = _INDEX_MEMO.get(index)
+    if known is None or known[0] != version:
+        frame = pd.read_csv(index, dtype={"path": str, "video_id": str, "type": str, "donor_identity": str, "original_video_id": str},
+                            keep_default_na=False)
+        known = _INDEX_MEMO[index] = (version, validate_records(frame, str(index)))
+    return known[1].copy()
 
 
 def ensure_synthetic(

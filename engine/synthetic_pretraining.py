@@ -20,6 +20,9 @@ CLIP itself, the way CLIP was pretrained: image-text contrastive learning on cap
 - **Cache**: ``synthetic_pretraining.cache_dir/clip_<key>.pt``, where the key covers the synthetic
   data (generator version, seed, spec), the model and the recipe. One process trains (file lock,
   atomic rename); the others, e.g. DDP ranks, wait and load the file.
+- **fast_dev_run**: a run with ``trainer.fast_dev_run`` only checks that the code runs, so its tower is
+  pretrained for one epoch on ``QUICK_IMAGES`` images of the corpus (cached apart, a warning in the log),
+  as GM-DF's tokenizer is (detectors/gmdf.py); the full recipe would cost minutes before the one batch.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -46,6 +49,7 @@ log = logging.getLogger(__name__)
 
 SYNTHETIC_WEIGHTS = "synthetic"
 RECIPE_VERSION = 1
+QUICK_IMAGES = 64  # the corpus of a fast_dev_run's tower (one epoch)
 
 # Forgery family (datamodules.synthetic) -> the caption its images are pretrained with.
 FAMILY_CAPTIONS: dict[str, str] = {
@@ -233,10 +237,11 @@ def random_shift(batch: torch.Tensor, padding: int, generator: torch.Generator) 
 
 def pretraining_key(
     synthetic_name: str, model_name: str, image_size: int, normalization: str, recipe: PretrainingRecipe,
-    patch_size: int | None = None, *, numerics: str,
+    patch_size: int | None = None, *, numerics: str, quick: bool = False,
 ) -> str:
     """The cache key: the data, the model, the recipe and ``numerics`` (common/numerics.py: the weights
-    trained at another thread count differ, and so would every run that starts from them)."""
+    trained at another thread count differ, and so would every run that starts from them); ``quick``: a
+    fast_dev_run's tower (one epoch on ``QUICK_IMAGES`` images), never the recipe's."""
     from detectors.backbones.clip import tiny_clip_config
 
     fields = asdict(recipe)
@@ -246,14 +251,17 @@ def pretraining_key(
     payload = {"data": synthetic_name, "model": model_name, "tiny": tiny_clip_config(image_size, patch_size), "image_size": image_size,
                "normalization": normalization, "recipe": fields,
                "captions": FAMILY_CAPTIONS, "version": RECIPE_VERSION, "numerics": numerics}
+    if quick:
+        payload["quick_images"] = QUICK_IMAGES
     return hashlib.sha1(json.dumps(payload, sort_keys=True, default=list).encode()).hexdigest()[:16]
 
 
 def load_or_pretrain(
     cache_dir: str | Path, synthetic_root: str | Path, seed: int, spec, model_name: str, image_size: int,
-    normalization: str, recipe: PretrainingRecipe, patch_size: int | None = None,
+    normalization: str, recipe: PretrainingRecipe, patch_size: int | None = None, quick: bool = False,
 ) -> Path:
-    """The weights file of the tiny CLIP pretrained on the embedded data, trained now if not cached."""
+    """The weights file of the tiny CLIP pretrained on the embedded data, trained now if not cached.
+    ``quick`` (a fast_dev_run): one epoch on ``QUICK_IMAGES`` images of the corpus, cached apart."""
     from datamodules.synthetic import exclusive_lock
     from detectors.dvae import load_training_images
 
@@ -261,7 +269,14 @@ def load_or_pretrain(
     corpus, synthetic_name = corpus_records(synthetic_root, seed, spec, recipe.domains)
     cache_dir = Path(cache_dir)
     numerics = numerics_tag("cpu")  # trained on the CPU, at this process's intra-op threads
-    path = cache_dir / f"clip_{pretraining_key(synthetic_name, model_name, image_size, normalization, recipe, patch_size, numerics=numerics)}.pt"
+    key = pretraining_key(synthetic_name, model_name, image_size, normalization, recipe, patch_size, numerics=numerics, quick=quick)
+    path = cache_dir / f"clip_{key}.pt"
+    if quick:
+        log.warning("fast_dev_run: the tiny CLIP is pretrained for 1 epoch on %d of its %d corpus images only (cached apart)",
+                    min(QUICK_IMAGES, len(corpus)), len(corpus))
+        recipe = replace(recipe, epochs=1)
+        if len(corpus) > QUICK_IMAGES:  # a seeded random subset, in corpus order
+            corpus = corpus.sample(n=QUICK_IMAGES, random_state=recipe.seed).sort_index().reset_index(drop=True)
     if path.is_file():
         return path
     cache_dir.mkdir(parents=True, exist_ok=True)
@@ -280,8 +295,8 @@ def load_or_pretrain(
             stats["last_epoch"]["loss"], stats["prior_loss"], stats["last_epoch"]["accuracy"], stats["prior_accuracy"],
         )
         # the statistics first, the weights last: a weights file in place always has its statistics
-        atomic_write_text(path.with_suffix(".json"), json.dumps({"recipe": asdict(recipe), "numerics": numerics, "stats": stats}, indent=1,
-                                                                default=list))
+        atomic_write_text(path.with_suffix(".json"), json.dumps({"recipe": asdict(recipe), "numerics": numerics, "quick": quick,
+                                                                 "stats": stats}, indent=1, default=list))
         atomic_torch_save(model.state_dict(), path)
     return path
 
@@ -327,7 +342,7 @@ def resolve_synthetic_weights(cfg: DictConfig) -> DictConfig:
     path = load_or_pretrain(
         cfg.synthetic_pretraining.cache_dir, synthetic.root, int(synthetic.seed), synthetic_spec(synthetic.get("spec")),
         model_name, int(detector.input_size), str(detector.normalization), recipe,
-        detector.get("tiny_patch_size"),
+        detector.get("tiny_patch_size"), quick=bool(OmegaConf.select(cfg, "trainer.fast_dev_run", default=False)),
     )
     log.info("detector.pretrained=synthetic: %s", path)
     cfg = cfg.copy()

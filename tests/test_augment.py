@@ -5,13 +5,13 @@ bad sets are refused by name, and each paper experiment uses the set docs/AUGMEN
 from __future__ import annotations
 
 import random
-import re
 
 import numpy as np
 import pytest
 import torch
 import yaml
 from conftest import CONF, REPO, compose
+from doc_commands import documented_augment_sets
 
 from datamodules.augment import AugmentConfigError, build_augment
 from datamodules.transforms import build_transform
@@ -157,23 +157,15 @@ def test_bad_sets_are_refused_by_name():
         build_augment({"pad_crop": {"p": 1, "padding": 0}})
 
 
-def _documented_experiment_sets() -> dict[str, tuple[str, str]]:
-    """experiment -> (paper set, scale=demo set), as the table of docs/AUGMENTATION.md lists them."""
-    text = (REPO / "docs" / "AUGMENTATION.md").read_text()
-    section = text.split("## Which set each experiment uses", 1)[1].split("\n## ", 1)[0]
-    return {m[0]: (m[1], m[2]) for m in re.findall(r"^\| `(\w+)` \| `(\w+)` \| `(\w+)` \|", section, flags=re.M)}
-
-
 def test_each_experiment_uses_the_documented_set(tmp_path):
-    documented = _documented_experiment_sets()
+    """The table lists every experiment with a paper set and a demo set; each experiment composes with them at each
+    scale in tests/test_config.py (test_experiment_composes, which composes every experiment at both)."""
+    documented = documented_augment_sets()
     experiments = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
     assert sorted(documented) == experiments
-    for experiment in experiments:
-        paper, demo = documented[experiment]
-        assert compose([f"experiment={experiment}"], tmp_path).data.augment.name == paper, experiment
-        # scale=demo trains with the experiment's demo set unless the command line names a set
-        assert compose([f"experiment={experiment}", "scale=demo"], tmp_path).data.augment.name == demo, experiment
     assert {demo for _, demo in documented.values()} == {"flip", "flip_crop"}
+    assert set(SETS) >= {name for sets in documented.values() for name in sets}
+    # scale=demo trains with the experiment's demo set unless the command line names a set
     assert compose(["experiment=dtn_ffpp", "scale=demo", "augment=dtn"], tmp_path).data.augment.name == "dtn"
     assert compose(["scale=demo"], tmp_path).data.augment.name == "flip"  # no experiment: the default demo set
 

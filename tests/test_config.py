@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from conftest import CONF, compose
+from doc_commands import documented_augment_sets
 from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
@@ -29,6 +30,8 @@ def test_experiment_composes(experiment, scale, tmp_path):
     cfg = compose([f"experiment={experiment}", f"scale={scale}"], tmp_path)
     resolved = OmegaConf.to_container(cfg, resolve=True)
     assert resolved["experiment_name"] == experiment
+    paper_set, demo_set = documented_augment_sets()[experiment]  # docs/AUGMENTATION.md's table
+    assert resolved["data"]["augment"]["name"] == (demo_set if scale == "demo" else paper_set)
     assert resolved["data"]["source"] == ("synthetic" if scale == "demo" else "prepared")
     assert resolved["detector"]["size"] == ("tiny" if scale == "demo" else "paper")
     assert resolved["objective"].startswith("val/")

@@ -133,7 +133,7 @@ def test_moe_run_draws_every_plot(experiment, tmp_path, synthetic_root):
     from engine.pipeline import run
 
     cfg = compose(
-        [f"experiment={experiment}", "scale=demo", "+trainer.fast_dev_run=true", "synthetic_pretraining.epochs=1",
+        [f"experiment={experiment}", "scale=demo", "+trainer.fast_dev_run=true",
          "plots.tsne=true", "plots.gradcam=true", "plots.gradcam_faces=4", "data.normalize_on=device"],
         tmp_path, synthetic_root,
     )

@@ -95,23 +95,24 @@ def test_both_sides_draw_the_same_randomness_and_route_alike(bench, tmp_path, sy
 
     sides: list[int] = []
     monkeypatch.setattr(detectors.dfmoe, "run_selected_experts", recording_run)
-    bench.suite_epoch(cfg, 3, steps=3)
+    epochs, steps = 2, 2  # the second epoch is the one the validation draws change
+    bench.suite_epoch(cfg, epochs, steps=steps)
     suite_routed, routed[:] = list(routed), []
-    bench.bare_epoch(cfg, 3, steps=3)
-    assert len(suite_routed) == 9 and routed == suite_routed
+    bench.bare_epoch(cfg, epochs, steps=steps)
+    assert len(suite_routed) == epochs * steps and routed == suite_routed
     # in turns (the default): a bare epoch before each suite epoch, each side in its own random stream, and
     # each still draws and routes as it does alone
     routed.clear()
     sides.clear()
-    assert all(math.isfinite(seconds) for seconds in bench.interleaved_epochs(cfg, 3, steps=3))
-    bare_side, suite_side = sides[0], sides[3]
-    assert sides == [bare_side] * 3 + [suite_side] * 3 + [bare_side] * 3 + [suite_side] * 3 + [bare_side] * 3 + [suite_side] * 3
+    assert all(math.isfinite(seconds) for seconds in bench.interleaved_epochs(cfg, epochs, steps=steps))
+    bare_side, suite_side = sides[0], sides[steps]
+    assert bare_side != suite_side and sides == ([bare_side] * steps + [suite_side] * steps) * epochs
     assert [r for r, side in zip(routed, sides) if side == suite_side] == suite_routed
     assert [r for r, side in zip(routed, sides) if side == bare_side] == suite_routed
     monkeypatch.setattr(bench, "validation_draws", lambda cfg, datamodule: (datamodule.val_dataloader(), lambda epoch: False))
     routed.clear()
-    bench.bare_epoch(cfg, 3, steps=3)  # without the validation draws: the same first epoch, then other choices
-    assert routed[:3] == suite_routed[:3] and routed[3:] != suite_routed[3:]
+    bench.bare_epoch(cfg, epochs, steps=steps)  # without the validation draws: the same first epoch, then other choices
+    assert routed[:steps] == suite_routed[:steps] and routed[steps:] != suite_routed[steps:]
 
 
 def test_measure_sums_the_last_epochs_on_both_sides(bench, tmp_path, synthetic_root, monkeypatch):

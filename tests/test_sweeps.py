@@ -190,7 +190,19 @@ def test_every_sweep_says_task_name_and_fail_soft_through_the_base_config():
         assert "task_name" not in raw and "fail_soft" not in raw, sweep
 
 
-@pytest.mark.parametrize("sweep", SWEEPS)
+# Every job of every sweep composes (about 300 compositions, 0.25-0.35 s each: 75 s of the default suite's two
+# workers on the AVX2 machine, 2026-12-07). The default suite composes the FF++ baselines and one ablation sweep of each
+# method, each of which chooses that method's detector, protocol and knob groups; the other sweeps run with the slow
+# suite (`-m slow`, gating in CI: they start before the CLIP demos, so the budget never skips them).
+DEFAULT_SUITE_SWEEPS = ("ffpp_baselines", "dfmoe_num_experts", "dtn_components", "gmdf_components", "moa_losses", "suede_num_experts")
+
+
+def test_the_default_suites_sweeps_exist_one_per_method():
+    assert set(DEFAULT_SUITE_SWEEPS) <= set(SWEEPS)
+    assert {s.split("_")[0] for s in DEFAULT_SUITE_SWEEPS} == {"ffpp", "dfmoe", "dtn", "gmdf", "moa", "suede"}
+
+
+@pytest.mark.parametrize("sweep", [s if s in DEFAULT_SUITE_SWEEPS else pytest.param(s, marks=pytest.mark.slow) for s in SWEEPS])
 def test_sweep_composes_expands_and_fills_its_table_rows(sweep, tmp_path):
     cfg = compose_config([f"+sweep={sweep}"])
     assert cfg.sweep_name == sweep and cfg.fail_soft is True and cfg.task_name == f"sweep_{sweep}"

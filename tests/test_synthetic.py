@@ -194,6 +194,12 @@ def test_a_complete_cache_is_loaded_not_regenerated(tmp_path, monkeypatch):
     again = ensure_synthetic(tmp_path, seed=0, spec=TWO_DOMAINS, progress=False)
     pd.testing.assert_frame_equal(records, again)
     assert index.stat().st_mtime_ns == stamp
+    # the index is read once a process while the file stays the same: each caller gets its own copy, and a
+    # rewritten file is read again
+    again.loc[0, "label"] = 1 - again.loc[0, "label"]
+    pd.testing.assert_frame_equal(records, ensure_synthetic(tmp_path, seed=0, spec=TWO_DOMAINS, progress=False))
+    pd.read_csv(index, dtype=str, keep_default_na=False).iloc[:5].to_csv(index, index=False)
+    assert len(ensure_synthetic(tmp_path, seed=0, spec=TWO_DOMAINS, progress=False)) == 5
 
 
 def test_failed_generation_leaves_no_partial_cache(tmp_path, monkeypatch):

@@ -201,6 +201,37 @@ def test_the_weights_are_cached_per_thread_count(tmp_path, synthetic_root, monke
         assert json.loads(path.with_suffix(".json").read_text())["numerics"].endswith(f"/{count} threads")
 
 
+def test_a_fast_dev_run_pretrains_one_epoch_on_a_few_images_cached_apart(tmp_path, synthetic_root, monkeypatch, caplog):
+    """``trainer.fast_dev_run`` (debug=fast_dev_run) only checks that the code runs: its tower is pretrained for one
+    epoch on QUICK_IMAGES images, named in the log and cached under another key than the recipe's."""
+    import json
+    import logging
+
+    from engine import synthetic_pretraining
+
+    with caplog.at_level(logging.WARNING, logger="engine.synthetic_pretraining"):
+        quick = Path(resolve_synthetic_weights(demo_config(tmp_path, synthetic_root, "+trainer.fast_dev_run=true",
+                                                           "demo_clip_patch_size=8")).detector.pretrained)
+    record = json.loads(quick.with_suffix(".json").read_text())
+    assert record["quick"] is True and record["recipe"]["epochs"] == 1
+    assert record["stats"]["images"] == synthetic_pretraining.QUICK_IMAGES
+    assert "fast_dev_run: the tiny CLIP is pretrained for 1 epoch on 64 of its" in caplog.text
+    trained = []
+
+    def full(model_name, image_size, images, caption_ids, captions, recipe, patch_size=None, normalization=None):
+        trained.append((len(images), recipe.epochs))
+        return build_clip(model_name, size="tiny", image_size=image_size, tiny_patch_size=patch_size), {
+            "images": len(images), "seconds": 0.0, "first_epoch": {"loss": 1.0, "accuracy": 0.5},
+            "last_epoch": {"loss": 1.0, "accuracy": 0.5}, "prior_loss": 1.0, "prior_accuracy": 0.5}
+
+    monkeypatch.setattr(synthetic_pretraining, "pretrain_tiny_clip", full)
+    cfg = demo_config(tmp_path, synthetic_root, "demo_clip_patch_size=8")
+    path = Path(resolve_synthetic_weights(cfg).detector.pretrained)
+    assert path != quick and path.parent == quick.parent  # the recipe's tower: never the quick one
+    corpus, _ = synthetic_pretraining.corpus_records(synthetic_root, 0, None, cfg.synthetic_pretraining.domains)
+    assert trained == [(len(corpus), cfg.synthetic_pretraining.epochs)] and len(corpus) > 64
+
+
 def test_the_tiny_patch_reaches_the_detector_and_the_pretraining(tmp_path, synthetic_root, monkeypatch):
     """``demo_clip_patch_size`` (conf/train.yaml) -> ``detector.tiny_patch_size`` of every CLIP detector at
     scale=demo (conf/scaled/detector/demo/): the detector's ViT and the pretrained weights get that patch."""
@@ -225,7 +256,7 @@ def test_the_tiny_patch_reaches_the_detector_and_the_pretraining(tmp_path, synth
         assert gmdf(torch.randn(2, 3, 64, 64)).fake_probability().shape == (2,)
     # the weights are pretrained (and cached) for that patch: a patch-8 file would not load into the patch-4 ViT
     asked = []
-    monkeypatch.setattr(synthetic_pretraining, "load_or_pretrain", lambda *args: asked.append(args) or tmp_path / "w.pt")
+    monkeypatch.setattr(synthetic_pretraining, "load_or_pretrain", lambda *args, **kwargs: asked.append(args) or tmp_path / "w.pt")
     resolve_synthetic_weights(demo_config(tmp_path, synthetic_root, "demo_clip_patch_size=4"))
     assert asked and asked[0][-1] == 4, asked
     # a patch that does not divide the input is named before training (engine/preflight.py)

@@ -32,12 +32,13 @@ COMMON_FIGURES = {"roc_det_frame.png", "roc_det_video.png", "scores_by_domain.pn
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_fast_dev_runs(experiment, tmp_path, synthetic_root):
-    # One pretraining epoch: the tiny CLIP's pretraining phase runs (four domain sets across the CLIP
-    # experiments), at a fraction of its 30 epochs; what it learns is the slow tests' business. Patch 8
-    # (a quarter of the demo's patch-4 tokens) halves these runs; the demo's patch 4 reaches the detector
-    # and the pretraining in test_synthetic_pretraining.py and learns in tests/test_clip_demos.py (slow).
+    # Under fast_dev_run the tiny CLIP's pretraining phase runs (each CLIP experiment's recipe: its domains, shifts)
+    # for one epoch on 64 images (engine/synthetic_pretraining.py, QUICK_IMAGES); what it learns is the slow
+    # tests' business. Patch 8 (a quarter of the demo's patch-4 tokens) halves these runs; the demo's patch 4
+    # reaches the detector and the pretraining in test_synthetic_pretraining.py and learns in
+    # tests/test_clip_demos.py (slow).
     figures = [] if experiment == EVERY_FIGURE else ["plots.roc=false", "plots.histograms=false"]
-    cfg = compose([f"experiment={experiment}", "scale=demo", "+trainer.fast_dev_run=true", "synthetic_pretraining.epochs=1",
+    cfg = compose([f"experiment={experiment}", "scale=demo", "+trainer.fast_dev_run=true",
                    "demo_clip_patch_size=8", *figures], tmp_path, synthetic_root)
     run(cfg)
     results = load_results(tmp_path / "results.json")
