@@ -105,13 +105,13 @@ def documented_commands() -> list[DocCommand]:
     return commands
 
 
-if __name__ == "__main__":
-    for c in documented_commands():
-        print(f"{c.file}{' (inline)' if c.inline else ''}: {c.key}" + (f"   [env: {c.env}]" if c.env else ""))
-
-
 def documented_augment_sets() -> dict[str, tuple[str, str]]:
     """experiment -> (paper set, scale=demo set), as the table of docs/AUGMENTATION.md lists them."""
     text = (REPO / "docs" / "AUGMENTATION.md").read_text()
     section = text.split("## Which set each experiment uses", 1)[1].split("\n## ", 1)[0]
     return {m[0]: (m[1], m[2]) for m in re.findall(r"^\| `(\w+)` \| `(\w+)` \| `(\w+)` \|", section, flags=re.M)}
+
+
+if __name__ == "__main__":
+    for c in documented_commands():
+        print(f"{c.file}{' (inline)' if c.inline else ''}: {c.key}" + (f"   [env: {c.env}]" if c.env else ""))

@@ -190,8 +190,8 @@ def test_every_sweep_says_task_name_and_fail_soft_through_the_base_config():
         assert "task_name" not in raw and "fail_soft" not in raw, sweep
 
 
-# Every job of every sweep composes (about 300 compositions, 0.25-0.35 s each: 75 s of the default suite's two
-# workers on the AVX2 machine, 2026-12-07). The default suite composes the FF++ baselines and one ablation sweep of each
+# Every job of every sweep composes (about 300 compositions, 0.25-0.35 s each: 73-85 s of the default suite's test
+# time on the AVX2 machine, 2026-12-07). The default suite composes the FF++ baselines and one ablation sweep of each
 # method, each of which chooses that method's detector, protocol and knob groups; the other sweeps run with the slow
 # suite (`-m slow`, gating in CI: they start before the CLIP demos, so the budget never skips them).
 DEFAULT_SUITE_SWEEPS = ("ffpp_baselines", "dfmoe_num_experts", "dtn_components", "gmdf_components", "moa_losses", "suede_num_experts")

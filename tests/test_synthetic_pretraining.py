@@ -229,7 +229,7 @@ def test_a_fast_dev_run_pretrains_one_epoch_on_a_few_images_cached_apart(tmp_pat
     path = Path(resolve_synthetic_weights(cfg).detector.pretrained)
     assert path != quick and path.parent == quick.parent  # the recipe's tower: never the quick one
     corpus, _ = synthetic_pretraining.corpus_records(synthetic_root, 0, None, cfg.synthetic_pretraining.domains)
-    assert trained == [(len(corpus), cfg.synthetic_pretraining.epochs)] and len(corpus) > 64
+    assert trained == [(len(corpus), cfg.synthetic_pretraining.epochs)] and len(corpus) > synthetic_pretraining.QUICK_IMAGES
 
 
 def test_the_tiny_patch_reaches_the_detector_and_the_pretraining(tmp_path, synthetic_root, monkeypatch):
