@@ -171,6 +171,14 @@ def test_the_key_changes_with_the_recipe_the_model_and_the_thread_count():
     assert base != key("data", "ViT-B-16", 64, "clip", QUICK, numerics="cpu/AVX512/2 threads")  # other kernels
 
 
+def untrained_clip(model_name: str, image_size: int, images: torch.Tensor, patch_size: int | None = None):
+    """What ``pretrain_tiny_clip`` returns (the tower and its statistics), without training: for tests that
+    replace it to see what it is asked to train."""
+    epoch = {"loss": 1.0, "accuracy": 0.5}
+    stats = {"images": len(images), "seconds": 0.0, "first_epoch": epoch, "last_epoch": epoch, "prior_loss": 1.0, "prior_accuracy": 0.5}
+    return build_clip(model_name, size="tiny", image_size=image_size, tiny_patch_size=patch_size), stats
+
+
 def test_the_weights_are_cached_per_thread_count(tmp_path, synthetic_root, monkeypatch):
     """A run at 2 threads never starts from weights pretrained at 1 (they differ in every bit that a
     reduction touches, and so would the run); each file says the numerics it was trained with."""
@@ -182,9 +190,7 @@ def test_the_weights_are_cached_per_thread_count(tmp_path, synthetic_root, monke
 
     def quick(model_name, image_size, images, caption_ids, captions, recipe, patch_size=None, normalization=None):
         trained.append(torch.get_num_threads())
-        epoch = {"loss": 1.0, "accuracy": 0.5}
-        stats = {"images": len(images), "seconds": 0.0, "first_epoch": epoch, "last_epoch": epoch, "prior_loss": 1.0, "prior_accuracy": 0.5}
-        return build_clip(model_name, size="tiny", image_size=image_size), stats
+        return untrained_clip(model_name, image_size, images, patch_size)
 
     monkeypatch.setattr(synthetic_pretraining, "pretrain_tiny_clip", quick)
     threads = torch.get_num_threads()
@@ -220,9 +226,7 @@ def test_a_fast_dev_run_pretrains_one_epoch_on_a_few_images_cached_apart(tmp_pat
 
     def full(model_name, image_size, images, caption_ids, captions, recipe, patch_size=None, normalization=None):
         trained.append((len(images), recipe.epochs))
-        return build_clip(model_name, size="tiny", image_size=image_size, tiny_patch_size=patch_size), {
-            "images": len(images), "seconds": 0.0, "first_epoch": {"loss": 1.0, "accuracy": 0.5},
-            "last_epoch": {"loss": 1.0, "accuracy": 0.5}, "prior_loss": 1.0, "prior_accuracy": 0.5}
+        return untrained_clip(model_name, image_size, images, patch_size)
 
     monkeypatch.setattr(synthetic_pretraining, "pretrain_tiny_clip", full)
     cfg = demo_config(tmp_path, synthetic_root, "demo_clip_patch_size=8")
