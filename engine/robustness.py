@@ -34,18 +34,16 @@ import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import torch
-from lightning.pytorch.loggers import Logger
 from omegaconf import DictConfig, OmegaConf
 from PIL import Image
 from torch.utils.data import DataLoader
 from torchvision.transforms.v2.functional import to_pil_image
 
-from callbacks.plots import log_figures
 from datamodules.frame_dataset import FrameTable, load_rgb, video_groups
 from datamodules.transforms import build_transform
 from detectors.weights_file import load_checkpoint_into
@@ -62,6 +60,9 @@ from evaluation.robustness import (
     corrupt_video,
     corruption_parameter,
 )
+
+if TYPE_CHECKING:
+    from lightning.pytorch.loggers import Logger
 
 log = logging.getLogger(__name__)
 
@@ -353,7 +354,10 @@ def evaluate_run(
     figures = plot_robustness_report(report, target_dir / FIGURES_DIR_NAME, label=str(cfg.get("experiment_name") or "model"))
     for figure in figures:
         log.info("wrote %s", figure)
-    log_figures(loggers, figures, prefix="plots/robustness")
+    if loggers:  # a training run's loggers (engine/pipeline.py); the command line has none and skips Lightning's import
+        from callbacks.plots import log_figures
+
+        log_figures(loggers, figures, prefix="plots/robustness")
     log.info("wrote %s", written)
     return written
 

@@ -332,3 +332,16 @@ def test_evaluate_run_loads_the_runs_checkpoint(frames, tmp_path):
         assert report["metrics"]["toy"]["jpeg"]["0"]["frame"][key] == pytest.approx(original["toy"]["jpeg"]["0"]["frame"][key])
     with pytest.raises(RobustnessError, match="does not exist"):
         evaluate_run(tmp_path, settings, checkpoint=str(tmp_path / "missing.ckpt"), datamodule=FakeDataModule(frames))
+    # A training run's W&B logger (engine/pipeline.py passes its loggers) gets each figure; the command line passes none.
+    from lightning.pytorch.loggers import WandbLogger
+
+    class RecordingWandbLogger(WandbLogger):
+        def __init__(self):
+            self.images = {}
+
+        def log_image(self, key, images, **kwargs):
+            self.images[key] = images
+
+    recorder = RecordingWandbLogger()
+    evaluate_run(tmp_path, settings, checkpoint="last", datamodule=FakeDataModule(frames), loggers=[recorder])
+    assert recorder.images["plots/robustness/toy_frame_auc"] == [str(tmp_path / "plots" / "robustness" / "toy_frame_auc.png")]
