@@ -173,6 +173,7 @@ def _pretrain(
     tokens = tokenize(list(captions))
     generator = torch.Generator().manual_seed(recipe.seed)
     started, history = time.time(), []
+    report_every = max(1, recipe.epochs // 10)  # about ten log lines a pretraining
     log.info("pretraining the tiny CLIP: %d images, %d epochs of %d steps", len(images), recipe.epochs, steps_per_epoch)
     from detectors.dvae import progress_bar
 
@@ -206,6 +207,10 @@ def _pretrain(
             correct += int((logits.argmax(1) == caption_ids[index]).sum())
             progress.advance(task)
         history.append({"loss": total_loss / steps_per_epoch, "accuracy": correct / (steps_per_epoch * recipe.batch_size)})
+        if (epoch + 1) % report_every == 0 or epoch + 1 == recipe.epochs:
+            # the progress bar draws only on a terminal; a batch job's log shows the pretraining advance here
+            log.info("tiny CLIP pretraining: epoch %d/%d, caption loss %.3f, accuracy %.2f, %.0f s",
+                     epoch + 1, recipe.epochs, history[-1]["loss"], history[-1]["accuracy"], time.time() - started)
     progress.stop()
     frequencies = torch.bincount(caption_ids, minlength=len(captions)).float() / len(caption_ids)
     stats = {"images": len(images), "captions": list(captions), "seconds": time.time() - started,

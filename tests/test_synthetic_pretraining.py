@@ -4,6 +4,7 @@ learns its captions, it is cached, and the detector loads exactly those weights.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -278,7 +279,8 @@ def test_pretraining_learns_the_captions_is_cached_and_loads_into_the_detector(t
 
     torch.manual_seed(123)
     rng_before = torch.get_rng_state()
-    path = load_or_pretrain(tmp_path, synthetic_root, 0, None, "ViT-B-16", LEARNING_SIZE, "clip", QUICK)
+    with caplog.at_level(logging.INFO, logger="engine.synthetic_pretraining"):
+        path = load_or_pretrain(tmp_path, synthetic_root, 0, None, "ViT-B-16", LEARNING_SIZE, "clip", QUICK)
     # the run's random stream does not depend on whether the weights were cached
     assert torch.equal(torch.get_rng_state(), rng_before)
     stats = json.loads(path.with_suffix(".json").read_text())["stats"]
@@ -288,6 +290,10 @@ def test_pretraining_learns_the_captions_is_cached_and_loads_into_the_detector(t
     assert stats["prior_loss"] == pytest.approx(1.3863, abs=1e-3) and stats["prior_accuracy"] == 0.5
     assert stats["last_epoch"]["loss"] < stats["prior_loss"] - 0.4, stats
     assert stats["last_epoch"]["accuracy"] > stats["prior_accuracy"] + 0.1, stats
+    # a batch job's log (no terminal, so no progress bar) shows each epoch's caption loss as it goes
+    progress = [r.getMessage() for r in caplog.records if "tiny CLIP pretraining: epoch" in r.getMessage()]
+    assert len(progress) == QUICK.epochs and progress[-1].startswith(
+        f"tiny CLIP pretraining: epoch 10/10, caption loss {stats['last_epoch']['loss']:.3f}"), progress
     written = path.stat().st_mtime_ns
     assert load_or_pretrain(tmp_path, synthetic_root, 0, None, "ViT-B-16", LEARNING_SIZE, "clip", QUICK) == path
     assert path.stat().st_mtime_ns == written  # the second call reads the cache
