@@ -173,7 +173,7 @@ def _pretrain(
     tokens = tokenize(list(captions))
     generator = torch.Generator().manual_seed(recipe.seed)
     started, history = time.time(), []
-    report_every = max(1, recipe.epochs // 10)  # about ten log lines a pretraining
+    report_every = math.ceil(recipe.epochs / 10)  # at most ten log lines a pretraining, the last epoch's among them
     log.info("pretraining the tiny CLIP: %d images, %d epochs of %d steps", len(images), recipe.epochs, steps_per_epoch)
     from detectors.dvae import progress_bar
 

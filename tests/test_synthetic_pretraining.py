@@ -304,6 +304,20 @@ def test_pretraining_learns_the_captions_is_cached_and_loads_into_the_detector(t
     assert torch.equal(loaded[name], saved[name]) and not torch.equal(random[name], saved[name])
 
 
+def test_the_pretraining_logs_its_progress_at_most_ten_times(caplog):
+    """The progress bar draws only on a terminal; a batch job's log gets every ceil(epochs / 10)-th epoch and the last."""
+    from engine.synthetic_pretraining import pretrain_tiny_clip
+
+    images = torch.randn(8, 3, LEARNING_SIZE, LEARNING_SIZE, generator=torch.Generator().manual_seed(0))
+    recipe = PretrainingRecipe(domains=("jfsfdb",), epochs=25, batch_size=8, warmup_steps=1)
+    with caplog.at_level(logging.INFO, logger="engine.synthetic_pretraining"):
+        _, stats = pretrain_tiny_clip("ViT-B-16", LEARNING_SIZE, images, torch.arange(8) % 2, ["a real face.", "a fake face."], recipe)
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("tiny CLIP pretraining: epoch")]
+    assert [int(line.split()[4].split("/")[0]) for line in lines] == [3, 6, 9, 12, 15, 18, 21, 24, 25], lines
+    last = stats["last_epoch"]
+    assert lines[-1].startswith(f"tiny CLIP pretraining: epoch 25/25, caption loss {last['loss']:.3f}, accuracy {last['accuracy']:.2f}, ")
+
+
 def test_the_pretraining_trains_on_the_shifted_images():
     """``pad_crop`` reaches the training batches: the weights differ from the unshifted recipe's, and each is
     reproducible."""
