@@ -11,6 +11,9 @@ CLIP itself, the way CLIP was pretrained: image-text contrastive learning on cap
   (default UniAttackData and JFSFDB stand-ins, which no GM-DF protocol trains or tests on). Each
   image's caption names its family ("a photo of a real face.", "a photo of a printed face.", ...).
   A protocol that uses a pretraining domain is refused, so pretraining never sees a run's domains.
+  With ``videos`` = N the corpus is drawn apart: the same domains, generated as the run's data is, with
+  N training videos per fake type instead of the run's (16 at the default spec), so more people and
+  videos for a tower that would otherwise memorise a small corpus (docs/CLIP_METHODS.md).
 - **Objective**: CLIP's image-to-text loss over the corpus' captions (both towers train, the logit
   scale is learned), Adam with a linear warm-up and cosine decay. With ``augment`` (an augmentation set
   in the format of conf/augment, None by default) each image first runs that set's ops on its uint8
@@ -21,7 +24,8 @@ CLIP itself, the way CLIP was pretrained: image-text contrastive learning on cap
   data (generator version, seed, spec), the model and the recipe. One process trains (file lock,
   atomic rename); the others, e.g. DDP ranks, wait and load the file.
 - **fast_dev_run**: a run with ``trainer.fast_dev_run`` only checks that the code runs, so its tower is
-  pretrained for one epoch on ``QUICK_IMAGES`` images of the corpus (cached apart, a warning in the log),
+  pretrained for one epoch on ``QUICK_IMAGES`` images of the corpus (of the run's data even with ``videos``;
+  cached apart, a warning in the log),
   as GM-DF's tokenizer is (detectors/gmdf.py); the full recipe would cost minutes before the one batch.
 """
 
@@ -75,6 +79,7 @@ class PretrainingRecipe:
     warmup_steps: int = 100
     hflip: float = 0.5
     pad_crop: int = 0  # whole-pixel random shift of up to this many pixels (0: none)
+    videos: int | None = None  # None: the run's embedded data; N: the domains drawn apart with N training videos per fake type
     augment: Mapping | None = None  # an augmentation set (conf/augment's format) run on each uint8 image first
     seed: int = 0
 
@@ -85,6 +90,8 @@ class PretrainingRecipe:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
                 raise ValueError(f"synthetic_pretraining.{name} must be a whole number >= {least}, got {value!r}")
+        if self.videos is not None and (isinstance(self.videos, bool) or not isinstance(self.videos, int) or self.videos < 1):
+            raise ValueError(f"synthetic_pretraining.videos must be null or a whole number >= 1, got {self.videos!r}")
         if not self.lr > 0:
             raise ValueError(f"synthetic_pretraining.lr must be > 0, got {self.lr!r}")
         if self.augment is not None:
@@ -108,15 +115,29 @@ def recipe_from_mapping(raw: Mapping | None) -> PretrainingRecipe:
     return PretrainingRecipe(**values)
 
 
-def corpus_records(synthetic_root: str | Path, seed: int, spec, domains: Sequence[str]):
-    """The pretraining images (training split of ``domains``) with absolute paths and captions."""
-    from datamodules.synthetic import ensure_synthetic, synthetic_dir
+def corpus_spec(spec, domains: Sequence[str], videos: int | None):
+    """The synthetic data the corpus is drawn from: the run's (``spec``, None: the default one) or, with ``videos``,
+    only ``domains``, drawn as the run's are but with ``videos`` training videos per fake type (one each for
+    validation and test, which the corpus does not read)."""
+    from datamodules.synthetic import ALL_DOMAINS, SyntheticSpec
 
-    records = ensure_synthetic(Path(synthetic_root), seed=seed, spec=spec, progress=False)
-    known = sorted(records["domain"].unique())
+    spec = spec or SyntheticSpec()
+    known = list(spec.domains if videos is None else ALL_DOMAINS)
     missing = sorted(set(domains) - set(known))
     if missing:
-        raise ValueError(f"synthetic_pretraining.domains: {missing} are not embedded domains; known: {known}")
+        raise ValueError(f"synthetic_pretraining.domains: {missing} are not embedded domains; known: {sorted(known)}")
+    if videos is None:
+        return spec
+    return replace(spec, domains=tuple(domain for domain in ALL_DOMAINS if domain in domains), videos=(videos, 1, 1))
+
+
+def corpus_records(synthetic_root: str | Path, seed: int, spec, domains: Sequence[str], videos: int | None = None):
+    """The pretraining images (training split of ``domains``; with ``videos``, of the corpus drawn apart,
+    :func:`corpus_spec`) with absolute paths and captions."""
+    from datamodules.synthetic import ensure_synthetic, synthetic_dir
+
+    spec = corpus_spec(spec, domains, videos)
+    records = ensure_synthetic(Path(synthetic_root), seed=seed, spec=spec, progress=False)
     corpus = records[(records["split"] == "train") & records["domain"].isin(list(domains))].copy()
     unknown = sorted(set(corpus["family"]) - set(FAMILY_CAPTIONS))
     if unknown:
@@ -250,7 +271,7 @@ def pretraining_key(
     from detectors.backbones.clip import tiny_clip_config
 
     fields = asdict(recipe)
-    for name, absent in (("pad_crop", 0), ("augment", None)):  # added later: the recipes without them keep their keys
+    for name, absent in (("pad_crop", 0), ("augment", None), ("videos", None)):  # added later: the recipes without them keep their keys
         if fields[name] == absent:  # and their cached weights
             del fields[name]
     payload = {"data": synthetic_name, "model": model_name, "tiny": tiny_clip_config(image_size, patch_size), "image_size": image_size,
@@ -271,14 +292,16 @@ def load_or_pretrain(
     from detectors.dvae import load_training_images
 
     check_shift(recipe.pad_crop, image_size, image_size)  # before the corpus is read and the lock taken
-    corpus, synthetic_name = corpus_records(synthetic_root, seed, spec, recipe.domains)
+    # a fast_dev_run's few images come from the run's data: drawing a larger corpus (``videos``) would cost more than its epoch
+    corpus, synthetic_name = corpus_records(synthetic_root, seed, spec, recipe.domains, None if quick else recipe.videos)
     cache_dir = Path(cache_dir)
     numerics = numerics_tag("cpu")  # trained on the CPU, at this process's intra-op threads
     key = pretraining_key(synthetic_name, model_name, image_size, normalization, recipe, patch_size, numerics=numerics, quick=quick)
     path = cache_dir / f"clip_{key}.pt"
     if quick:
-        log.warning("fast_dev_run: the tiny CLIP is pretrained for 1 epoch on %d of its %d corpus images only (cached apart)",
-                    min(QUICK_IMAGES, len(corpus)), len(corpus))
+        log.warning("fast_dev_run: the tiny CLIP is pretrained for 1 epoch on %d of its %d corpus images only (cached apart)%s",
+                    min(QUICK_IMAGES, len(corpus)), len(corpus),
+                    "" if recipe.videos is None else f", from the run's data, not the corpus of synthetic_pretraining.videos={recipe.videos}")
         recipe = replace(recipe, epochs=1)
         if len(corpus) > QUICK_IMAGES:  # a seeded random subset, in corpus order
             corpus = corpus.sample(n=QUICK_IMAGES, random_state=recipe.seed).sort_index().reset_index(drop=True)

@@ -18,6 +18,7 @@ from engine.synthetic_pretraining import (
     FAMILY_CAPTIONS,
     PretrainingRecipe,
     corpus_records,
+    corpus_spec,
     load_or_pretrain,
     pretraining_key,
     protocol_domains,
@@ -156,6 +157,38 @@ def test_the_corpus_is_the_training_split_of_the_named_domains_with_captions(syn
         corpus_records(synthetic_root, 0, None, ("imagenet",))
 
 
+def test_videos_draws_a_larger_corpus_of_the_same_domains_apart_and_keeps_the_keys_without_it(tmp_path):
+    """``synthetic_pretraining.videos`` = N: the pretraining domains drawn apart (the run's image size and frames)
+    with N training videos per fake type, more videos and people than the run's data; null reads the run's data."""
+    from datamodules.synthetic import DOMAINS, SyntheticSpec
+
+    spec = SyntheticSpec(image_size=32, frames_per_video=2, videos=(1, 1, 1))
+    run_data, run_name = corpus_records(tmp_path, 0, spec, ("jfsfdb",))
+    drawn, drawn_name = corpus_records(tmp_path, 0, spec, ("jfsfdb",), videos=3)
+    fakes = len(DOMAINS["jfsfdb"].fake_types)
+    assert len(run_data) == 2 * fakes * 1 * 2 and len(drawn) == 2 * fakes * 3 * 2  # real and fake videos, 2 frames each
+    assert set(drawn["domain"]) == {"jfsfdb"} and set(drawn["split"]) == {"train"} and drawn_name != run_name
+    assert drawn["identity"].nunique() > run_data["identity"].nunique()
+    assert corpus_spec(spec, ("uniattack", "jfsfdb"), 3) == SyntheticSpec(image_size=32, frames_per_video=2, videos=(3, 1, 1),
+                                                                           domains=("uniattack", "jfsfdb"))
+    assert corpus_spec(spec, ("jfsfdb", "uniattack"), 3) == corpus_spec(spec, ("uniattack", "jfsfdb"), 3)  # one order, one folder
+    assert corpus_spec(spec, ("jfsfdb",), None) is spec
+    # a domain the data does not hold is named before anything is drawn
+    for videos in (None, 3):
+        with pytest.raises(ValueError, match=r"synthetic_pretraining.domains: \['imagenet'\] are not embedded domains"):
+            corpus_records(tmp_path / "other", 0, spec, ("imagenet",), videos=videos)
+    assert not (tmp_path / "other").exists()
+    for bad in (0, -2, 2.5, True, "48"):
+        with pytest.raises(ValueError, match=rf"videos must be null or a whole number >= 1, got {bad!r}"):
+            PretrainingRecipe(videos=bad)
+
+    def key(recipe):
+        return pretraining_key("synthetic-v5", "ViT-B-16", 64, "clip", recipe, 4, numerics="cpu/AVX2/2 threads")
+
+    assert key(PretrainingRecipe(videos=None)) == "cf3ccbab7d15dd97"  # computed before the knob existed
+    assert key(PretrainingRecipe(videos=48)) != key(PretrainingRecipe(videos=32)) != key(PretrainingRecipe())
+
+
 def test_the_key_changes_with_the_recipe_the_model_and_the_thread_count():
     def key(*args, numerics="cpu/AVX2/2 threads"):
         return pretraining_key(*args, numerics=numerics)
@@ -223,6 +256,14 @@ def test_a_fast_dev_run_pretrains_one_epoch_on_a_few_images_cached_apart(tmp_pat
     assert record["quick"] is True and record["recipe"]["epochs"] == 1
     assert record["stats"]["images"] == synthetic_pretraining.QUICK_IMAGES
     assert "fast_dev_run: the tiny CLIP is pretrained for 1 epoch on 64 of its" in caplog.text
+    # with a corpus drawn apart (videos) the quick tower still takes its images from the run's data: nothing is drawn
+    drawn_before = sorted(path.name for path in Path(synthetic_root).iterdir())
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="engine.synthetic_pretraining"):
+        apart = Path(resolve_synthetic_weights(demo_config(tmp_path, synthetic_root, "+trainer.fast_dev_run=true",
+                                                           "demo_clip_patch_size=8", "synthetic_pretraining.videos=48")).detector.pretrained)
+    assert sorted(path.name for path in Path(synthetic_root).iterdir()) == drawn_before and apart != quick
+    assert "from the run's data, not the corpus of synthetic_pretraining.videos=48" in caplog.text
     trained = []
 
     def full(model_name, image_size, images, caption_ids, captions, recipe, patch_size=None, normalization=None):
