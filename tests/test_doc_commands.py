@@ -58,6 +58,9 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python run.py experiment=moa_ffpp scale=demo":
         (ELSEWHERE, "tests/test_clip_demos.py::test_clip_family_demo_learns_in_domain_and_held_out[moa_ffpp-method] "
                     "trains its configuration (seed 0, the default) and holds its AUC"),
+    "python run.py experiment=moa_diff scale=demo":
+        (ELSEWHERE, "tests/test_clip_demos.py::test_clip_family_demo_learns_in_domain_and_held_out[moa_diff-method] "
+                    "trains its configuration (seed 0, the default) and holds its AUC"),
     "python run.py experiment=baseline_ffpp trainer=ddp": (PAPER, "all GPUs of a node"),
     "python run.py -m experiment=baseline_ffpp detector=xception,resnet50 launcher=submitit_slurm_a100": (PAPER, "SLURM"),
     "python run.py -m experiment=baseline_multidomain scale=demo seed=0,1": (DEMO, "a demo multirun"),
