@@ -86,12 +86,14 @@ class PretrainingRecipe:
     def __post_init__(self) -> None:
         if not self.domains:
             raise ValueError("synthetic_pretraining.domains is empty; name at least one embedded domain")
-        for name, least in (("epochs", 1), ("batch_size", 1), ("warmup_steps", 0), ("pad_crop", 0)):
+        nullable = {"videos"}
+        for name, least in (("epochs", 1), ("batch_size", 1), ("warmup_steps", 0), ("pad_crop", 0), ("videos", 1)):
             value = getattr(self, name)
+            if value is None and name in nullable:
+                continue
             if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ValueError(f"synthetic_pretraining.{name} must be a whole number >= {least}, got {value!r}")
-        if self.videos is not None and (isinstance(self.videos, bool) or not isinstance(self.videos, int) or self.videos < 1):
-            raise ValueError(f"synthetic_pretraining.videos must be null or a whole number >= 1, got {self.videos!r}")
+                expected = f"{'null or ' if name in nullable else ''}a whole number >= {least}"
+                raise ValueError(f"synthetic_pretraining.{name} must be {expected}, got {value!r}")
         if not self.lr > 0:
             raise ValueError(f"synthetic_pretraining.lr must be > 0, got {self.lr!r}")
         if self.augment is not None:
