@@ -68,8 +68,8 @@ FLOORS: dict[tuple[str, str], dict[str, float]] = {
 # README's job as typed from an empty cache, alone: 757 s). moa_ffpp's two runs share a pretraining on four domains
 # (536 s at 2 threads flip-only at 30 epochs; 921 s at 60 epochs with shifts, 1,310 s at one thread in CI; its 20 epochs
 # on three times the images since 2026-12-07 take the same steps: 1,148-1,804 s at 2 threads on an AVX2 machine, and at
-# one thread beside another one-thread run 1,842 s, the whole test 2,034 s at 10 demo epochs, whose fit (about 190 s)
-# doubles at the 20 since: hence its 3,000 s),
+# one thread beside another one-thread run 1,842 s, the whole test 2,034 s at 10 demo epochs; at the 20 since, alone,
+# pretraining 1,497 s, fit 307 s, the whole test 1,853 s: hence its 3,000 s),
 # suede_jfsfdb's two one on six (522 s; the two tests took 1,286 s and 1,214 s at one thread each with another 2-thread
 # run on the machine): the first pretrains, the other waits for its file. A longer timeout also makes a test start
 # earlier in CI's budget (tests/conftest.py), so each is about twice what it needs alone (suede_jfsfdb's 1.4x what those
