@@ -28,7 +28,8 @@ from evaluation.results import load_results
 
 # The 8 CLIP-family experiments; each is compared with the plain CLIP fine-tune from the same start: the
 # tiny CLIP pretrained with the experiment's own pretraining recipe (and patch), on the experiment's protocol,
-# with its demo augmentation set, at the demo fine-tuning lr and epochs (baseline_overrides).
+# with its demo augmentation set, class balance and tested checkpoint, at the demo fine-tuning lr and epochs
+# (baseline_overrides).
 EXPERIMENTS = (
     "gmdf_multidomain", "gmdf_ffpp", "gmdf_gid", "moa_ffpp", "moa_diff",
     "suede_uniattack_p1", "suede_uniattack_p2", "suede_jfsfdb",
@@ -52,7 +53,8 @@ def hydra_literal(value) -> str:
 def baseline_overrides(experiment: str, overrides: Sequence[str] = ()) -> list[str]:
     """``clip_finetune`` on the experiment's protocol from the same synthetic-pretrained CLIP and epochs; the
     experiment composed with ``overrides`` (``--override``), of which the fine-tune takes what it takes from the
-    experiment: the pretraining recipe, the demo epochs, the patch and the augmentation set."""
+    experiment: the pretraining recipe, the demo epochs, the patch, the augmentation set, the class balance of the
+    training videos and the checkpoint tested (``test_ckpt``)."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = compose_run_config([f"experiment={experiment}", "scale=demo", *overrides], Path(tmp))
     recipe = OmegaConf.to_container(cfg.synthetic_pretraining, resolve=True)
@@ -62,7 +64,7 @@ def baseline_overrides(experiment: str, overrides: Sequence[str] = ()) -> list[s
     return [f"protocol={cfg.protocol.name}", "detector=clip_finetune", "demo_pretrained=synthetic",
             *pretraining, f"detector.optimizer.lr={BASELINE_LR}",
             f"demo_epochs={cfg.trainer.max_epochs}", f"demo_clip_patch_size={cfg.demo_clip_patch_size}",
-            f"augment={cfg.data.augment.name}"]
+            f"augment={cfg.data.augment.name}", f"data.balance={cfg.data.balance}", f"test_ckpt={cfg.test_ckpt}"]
 
 
 def comparison(experiment: str, overrides: Sequence[str] = ()) -> dict[str, list[str]]:

@@ -38,10 +38,12 @@ FLOORS: dict[tuple[str, str], dict[str, float]] = {
     # seeds 0 / 1 / 2 on the AVX-512 machine (the held-out manipulation; no in-domain set; flip-only: 0.891 / 0.872 / 0.895):
     ("gmdf_gid", METHOD): {"gid": 0.8},  # measured 0.907 / 0.927 / 0.883
     ("gmdf_gid", CLIP): {"gid": 0.75},  # measured 0.937 / 0.817 / 0.956 (flip-only start: 0.868 / 0.833 / 0.764)
-    # moa_diff at its 100 demo epochs with the default GELU adapters, seeds 0 / 1 / 2 on the AVX-512 machine (T2I in-domain,
-    # I2I held out; Eq. 4's linear adapters gave 0.854 / 0.811 / 0.872, 0.658 / 0.590 / 0.657):
-    ("moa_diff", METHOD): {"diff_t2i": 0.8, "diff_i2i": 0.58},  # 0.871 / 0.857 / 0.896, 0.675 / 0.688 / 0.641
-    ("moa_diff", CLIP): {"diff_t2i": 0.69},  # measured 0.764 / 0.753 / 0.845
+    # moa_diff at its 100 demo epochs with the default GELU adapters, its T2I image sets repeated to match the real ones
+    # and the last epoch tested (conf/scaled/experiment/demo/moa_diff.yaml), seeds 0 / 1 / 2 on an AVX2 machine (T2I
+    # in-domain, I2I held out; the epoch validation selected: 0.842 / 0.864 / 0.865; before both settings, on the
+    # AVX-512 machine: 0.871 / 0.857 / 0.896, 0.675 / 0.688 / 0.641):
+    ("moa_diff", METHOD): {"diff_t2i": 0.8, "diff_i2i": 0.58},  # 0.908 / 0.891 / 0.892, 0.681 / 0.701 / 0.661
+    ("moa_diff", CLIP): {"diff_t2i": 0.69},  # measured 0.781 / 0.859 / 0.872 (before both settings: 0.764 / 0.753 / 0.845)
     # pretrained on WildDeepfake, DiFF, UniAttackData and JFSFDB drawn with 48 videos per fake type, shifts of up to 4 px,
     # 20 epochs (conf/experiment/moa_ffpp.yaml), then 20 demo epochs; seeds 0 / 1 / 2 with the default GELU adapters on an
     # AVX2 machine (at 10 demo epochs 0.878 / 0.879 / 0.879, 0.991 / 0.991 / 0.986, the fine-tune 0.943 / 0.934 / 0.942,
@@ -69,14 +71,15 @@ FLOORS: dict[tuple[str, str], dict[str, float]] = {
 # (536 s at 2 threads flip-only at 30 epochs; 921 s at 60 epochs with shifts, 1,310 s at one thread in CI; its 20 epochs
 # on three times the images since 2026-12-07 take the same steps: 1,148-1,804 s at 2 threads on an AVX2 machine, and at
 # one thread beside another one-thread run 1,842 s, the whole test 2,034 s at 10 demo epochs; at the 20 since, alone,
-# pretraining 1,497 s, fit 307 s, the whole test 1,853 s: hence its 3,000 s),
+# pretraining 1,497 s, fit 307 s, the whole test 1,853 s: hence its 3,000 s), moa_diff's two fit 1,600 steps since
+# 2026-12-07 (861-1,014 s at 2 threads for its 100 epochs, about 11 min at one thread in CI for the 1,000 before),
 # suede_jfsfdb's two one on six (522 s; the two tests took 1,286 s and 1,214 s at one thread each with another 2-thread
 # run on the machine): the first pretrains, the other waits for its file. A longer timeout also makes a test start
 # earlier in CI's budget (tests/conftest.py), so each is about twice what it needs alone (suede_jfsfdb's 1.4x what those
 # two took beside the other run; moa_ffpp's 1.6x since its 60 epochs: in CI its pretraining took 1,310 s at one thread
 # and the test about 1,500 s in all, docs/BENCHMARKS.md).
 TIMEOUT_S = {("gmdf_multidomain", METHOD): 1800, ("gmdf_ffpp", METHOD): 1800, ("gmdf_gid", METHOD): 1800, ("moa_ffpp", METHOD): 3000, ("moa_ffpp", CLIP): 3000,
-             ("suede_jfsfdb", METHOD): 1800, ("suede_jfsfdb", CLIP): 1800}
+             ("suede_jfsfdb", METHOD): 1800, ("suede_jfsfdb", CLIP): 1800, ("moa_diff", METHOD): 1800, ("moa_diff", CLIP): 1800}
 # The demo epochs of each experiment (conf/experiment/<name>.yaml `demo_epochs`; the plain fine-tune beside it
 # trains as many): 10, more where the protocol's training set is one small domain (docs/CLIP_METHODS.md).
 DEMO_EPOCHS = {"gmdf_ffpp": 30, "gmdf_gid": 30, "moa_ffpp": 20, "moa_diff": 100}
@@ -98,8 +101,8 @@ def _overrides(experiment: str, which: str) -> list[str]:
 # fine-tunes beside them, and longest first within each, so that the long ones start while CI's budget still lets them
 # (tests/conftest.py pytest_runtest_setup) and the short ones fill the end. At one thread per worker: moa_ffpp's method
 # pretrains its four-domain tower, gmdf_gid's its shifted pair and suede_jfsfdb's its six-domain one (their fine-tunes,
-# later, load them), GM-DF's demos fit for 10-14 min, moa_diff's 100 epochs about 11 min; the other SUEDE demos and
-# most fine-tunes 2-8 min once their tower is pretrained. The README's job goes first of all: it is the run a researcher
+# later, load them), GM-DF's demos fit for 10-14 min, moa_diff's 100 epochs about 11 min before its balanced 1,600
+# steps (1.6 times as many); the other SUEDE demos and most fine-tunes 2-8 min once their tower is pretrained. The README's job goes first of all: it is the run a researcher
 # meets first, and xdist keeps up to three cases pending on each worker (LoadScopeScheduling), so in second place it
 # could wait behind moa_ffpp's 1,500 s until the budget skipped it (the clean-clone CI of e0ec692, docs/BENCHMARKS.md).
 ORDER = (
@@ -138,6 +141,16 @@ def test_the_fine_tune_starts_from_the_experiments_pretraining_recipe(experiment
     assert baseline.detector.mode == "finetune" and baseline.protocol.name == method.protocol.name
     assert recipe(baseline) == recipe(method)
     assert (baseline.trainer.max_epochs, baseline.data.augment) == (method.trainer.max_epochs, method.data.augment)
+    assert (baseline.data.balance, baseline.test_ckpt) == (method.data.balance, method.test_ckpt)
+
+
+def test_moa_diff_demo_balances_its_classes_and_tests_its_last_epoch(tmp_path):
+    """At scale=demo only: the DiFF stand-in's 16 T2I training sets are repeated to match its 64 real ones, and its
+    40 validation frames (2 T2I sets) do not select (docs/CLIP_METHODS.md, "Selecting on 40 validation frames")."""
+    demo = compose(["experiment=moa_diff", "scale=demo"], tmp_path / "demo")
+    paper = compose(["experiment=moa_diff", "scale=paper"], tmp_path / "paper")
+    assert (demo.data.balance, demo.test_ckpt) == ("oversample", "last")
+    assert (paper.data.balance, paper.test_ckpt) == ("none", "best")
 
 
 @pytest.mark.slow

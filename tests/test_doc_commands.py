@@ -195,6 +195,7 @@ REGISTRY: dict[str, tuple[str, str]] = {
     "python benchmarks/clip_methods_demo.py --comparisons suede_jfsfdb --seeds 0 1 2": (EXTERNAL, "benchmarks"),
     "python benchmarks/clip_methods_demo.py --comparisons moa_ffpp --seeds 0 1 2": (EXTERNAL, "benchmarks"),
     "python benchmarks/clip_methods_demo.py --comparisons moa_ffpp --seeds 0 1 2 --runs clip_finetune": (EXTERNAL, "benchmarks"),
+    "python benchmarks/clip_methods_demo.py --comparisons moa_diff --seeds 0 1 2 --runs clip_finetune": (EXTERNAL, "benchmarks"),
     "python benchmarks/frozen_probe.py --experiment moa_ffpp --test-set ffpp --passes 3": (
         EXTERNAL, "benchmarks: tests/test_frozen_probe_benchmark.py"),
     "python run.py -m +sweep=suede_routed_width": (PAPER, ""),
