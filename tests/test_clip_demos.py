@@ -76,7 +76,7 @@ FLOORS: dict[tuple[str, str], dict[str, float]] = {
 # suede_jfsfdb's two one on six (522 s; the two tests took 1,286 s and 1,214 s at one thread each with another 2-thread
 # run on the machine): the first pretrains, the other waits for its file. A longer timeout also makes a test start
 # earlier in CI's budget (tests/conftest.py), so each is about twice what it needs alone (suede_jfsfdb's 1.4x what those
-# two took beside the other run; moa_ffpp's 1.6x since its 60 epochs: in CI its pretraining took 1,310 s at one thread
+# two took beside the other run; moa_diff's 1.6x its one-thread method test; moa_ffpp's 1.6x since its 60 epochs: in CI its pretraining took 1,310 s at one thread
 # and the test about 1,500 s in all, docs/BENCHMARKS.md).
 TIMEOUT_S = {("gmdf_multidomain", METHOD): 1800, ("gmdf_ffpp", METHOD): 1800, ("gmdf_gid", METHOD): 1800, ("moa_ffpp", METHOD): 3000, ("moa_ffpp", CLIP): 3000,
              ("suede_jfsfdb", METHOD): 1800, ("suede_jfsfdb", CLIP): 1800, ("moa_diff", METHOD): 1800, ("moa_diff", CLIP): 1800}
