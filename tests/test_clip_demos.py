@@ -76,8 +76,8 @@ FLOORS: dict[tuple[str, str], dict[str, float]] = {
 # suede_jfsfdb's two one on six (522 s; the two tests took 1,286 s and 1,214 s at one thread each with another 2-thread
 # run on the machine): the first pretrains, the other waits for its file. A longer timeout also makes a test start
 # earlier in CI's budget (tests/conftest.py), so each is about twice what it needs alone (suede_jfsfdb's 1.4x what those
-# two took beside the other run; moa_diff's 1.6x its one-thread method test; moa_ffpp's 1.6x since its 60 epochs: in CI its pretraining took 1,310 s at one thread
-# and the test about 1,500 s in all, docs/BENCHMARKS.md).
+# two took beside the other run; moa_diff's 1.6x its one-thread method test; moa_ffpp's 1.6x since its 60 epochs: in
+# CI its pretraining took 1,310 s at one thread and the test about 1,500 s in all, docs/BENCHMARKS.md).
 TIMEOUT_S = {("gmdf_multidomain", METHOD): 1800, ("gmdf_ffpp", METHOD): 1800, ("gmdf_gid", METHOD): 1800, ("moa_ffpp", METHOD): 3000, ("moa_ffpp", CLIP): 3000,
              ("suede_jfsfdb", METHOD): 1800, ("suede_jfsfdb", CLIP): 1800, ("moa_diff", METHOD): 1800, ("moa_diff", CLIP): 1800}
 # The demo epochs of each experiment (conf/experiment/<name>.yaml `demo_epochs`; the plain fine-tune beside it
@@ -102,9 +102,10 @@ def _overrides(experiment: str, which: str) -> list[str]:
 # (tests/conftest.py pytest_runtest_setup) and the short ones fill the end. At one thread per worker: moa_ffpp's method
 # pretrains its four-domain tower, gmdf_gid's its shifted pair and suede_jfsfdb's its six-domain one (their fine-tunes,
 # later, load them), GM-DF's demos fit for 10-14 min, moa_diff's 100 epochs about 11 min before its balanced 1,600
-# steps (1.6 times as many); the other SUEDE demos and most fine-tunes 2-8 min once their tower is pretrained. The README's job goes first of all: it is the run a researcher
-# meets first, and xdist keeps up to three cases pending on each worker (LoadScopeScheduling), so in second place it
-# could wait behind moa_ffpp's 1,500 s until the budget skipped it (the clean-clone CI of e0ec692, docs/BENCHMARKS.md).
+# steps (1.6 times as many); the other SUEDE demos and most fine-tunes 2-8 min once their tower is pretrained. The
+# README's job goes first of all: it is the run a researcher meets first, and xdist keeps up to three cases pending on
+# each worker (LoadScopeScheduling), so in second place it could wait behind moa_ffpp's 1,500 s until the budget
+# skipped it (the clean-clone CI of e0ec692, docs/BENCHMARKS.md).
 ORDER = (
     README_JOB, ("moa_ffpp", METHOD), ("gmdf_ffpp", METHOD), ("gmdf_gid", METHOD), ("suede_jfsfdb", METHOD),
     ("moa_diff", METHOD), ("suede_uniattack_p1", METHOD), ("suede_uniattack_p2", METHOD),
