@@ -53,18 +53,21 @@ def hydra_literal(value) -> str:
 def baseline_overrides(experiment: str, overrides: Sequence[str] = ()) -> list[str]:
     """``clip_finetune`` on the experiment's protocol from the same synthetic-pretrained CLIP and epochs; the
     experiment composed with ``overrides`` (``--override``), of which the fine-tune takes what it takes from the
-    experiment: the pretraining recipe, the demo epochs, the patch, the augmentation set, the class balance of the
-    training videos and the checkpoint tested (``test_ckpt``)."""
+    experiment: the pretraining recipe, the embedded data's spec, the demo epochs, the patch, the augmentation set, the
+    class balance of the training videos and the checkpoint tested (``test_ckpt``)."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg = compose_run_config([f"experiment={experiment}", "scale=demo", *overrides], Path(tmp))
     recipe = OmegaConf.to_container(cfg.synthetic_pretraining, resolve=True)
     recipe.pop("cache_dir")
     # the experiment's whole recipe (domains, shifts, epochs, augmentation set, ...)
     pretraining = [f"synthetic_pretraining.{key}={hydra_literal(value)}" for key, value in recipe.items()]
+    spec = cfg.data.synthetic.spec
+    spec = None if spec is None else OmegaConf.to_container(spec, resolve=True)
     return [f"protocol={cfg.protocol.name}", "detector=clip_finetune", "demo_pretrained=synthetic",
             *pretraining, f"detector.optimizer.lr={BASELINE_LR}",
             f"demo_epochs={cfg.trainer.max_epochs}", f"demo_clip_patch_size={cfg.demo_clip_patch_size}",
-            f"augment={cfg.data.augment.name}", f"data.balance={cfg.data.balance}", f"test_ckpt={cfg.test_ckpt}"]
+            f"augment={cfg.data.augment.name}", f"data.balance={cfg.data.balance}", f"test_ckpt={cfg.test_ckpt}",
+            f"data.synthetic.spec={hydra_literal(spec)}"]
 
 
 def comparison(experiment: str, overrides: Sequence[str] = ()) -> dict[str, list[str]]:
