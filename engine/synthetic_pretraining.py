@@ -24,7 +24,8 @@ CLIP itself, the way CLIP was pretrained: image-text contrastive learning on cap
   data (generator version, seed, spec), the model and the recipe. One process trains (file lock,
   atomic rename); the others, e.g. DDP ranks, wait and load the file.
 - **fast_dev_run**: a run with ``trainer.fast_dev_run`` only checks that the code runs, so its tower is
-  pretrained for one epoch on ``QUICK_IMAGES`` images of the corpus (of the run's data even with ``videos``;
+  pretrained for one epoch on ``QUICK_IMAGES`` images of the corpus (of the run's data even with ``videos``, or,
+  where the run's data lacks the recipe's domains, of those domains drawn with one video per fake type;
   cached apart, a warning in the log),
   as GM-DF's tokenizer is (detectors/gmdf.py); the full recipe would cost minutes before the one batch.
 """
@@ -294,8 +295,14 @@ def load_or_pretrain(
     from detectors.dvae import load_training_images
 
     check_shift(recipe.pad_crop, image_size, image_size)  # before the corpus is read and the lock taken
-    # a fast_dev_run's few images come from the run's data: drawing a larger corpus (``videos``) would cost more than its epoch
-    corpus, synthetic_name = corpus_records(synthetic_root, seed, spec, recipe.domains, None if quick else recipe.videos)
+    # a fast_dev_run's few images come from the run's data (drawing a larger corpus, ``videos``, would cost more than its
+    # epoch), or where the run's data lacks the recipe's domains (an experiment's own spec) from them drawn with one video
+    videos = recipe.videos
+    if quick:
+        from datamodules.synthetic import SyntheticSpec
+
+        videos = None if set(recipe.domains) <= set((spec or SyntheticSpec()).domains) else 1
+    corpus, synthetic_name = corpus_records(synthetic_root, seed, spec, recipe.domains, videos)
     cache_dir = Path(cache_dir)
     numerics = numerics_tag("cpu")  # trained on the CPU, at this process's intra-op threads
     key = pretraining_key(synthetic_name, model_name, image_size, normalization, recipe, patch_size, numerics=numerics, quick=quick)
@@ -303,7 +310,9 @@ def load_or_pretrain(
     if quick:
         log.warning("fast_dev_run: the tiny CLIP is pretrained for 1 epoch on %d of its %d corpus images only (cached apart)%s",
                     min(QUICK_IMAGES, len(corpus)), len(corpus),
-                    "" if recipe.videos is None else f", from the run's data, not the corpus of synthetic_pretraining.videos={recipe.videos}")
+                    "" if recipe.videos is None and videos is None else
+                    (", from the run's data" if videos is None else ", from its domains drawn with one video per fake type")
+                    + f", not the corpus of synthetic_pretraining.videos={recipe.videos}")
         recipe = replace(recipe, epochs=1)
         if len(corpus) > QUICK_IMAGES:  # a seeded random subset, in corpus order
             corpus = corpus.sample(n=QUICK_IMAGES, random_state=recipe.seed).sort_index().reset_index(drop=True)
